@@ -1,0 +1,59 @@
+#pragma once
+// The nodeos child process: how it is started so that it never outlives the monitor, and
+// how its output is relayed without ever stalling the loop.
+#include <sys/types.h>
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace nm {
+
+// Starts argv[0] with argv in its own process group, with PR_SET_PDEATHSIG(SIGKILL), an
+// empty signal mask, default signal dispositions, stdin from /dev/null, stdout and stderr
+// to output_fd, and no other inherited descriptor. Returns the pid, or throws
+// std::system_error when fork or exec fails (exec errors are reported by the child
+// through a close-on-exec pipe, so a missing binary is an error here, not an exit later).
+pid_t spawn_process(std::vector<std::string> const& argv, int output_fd);
+
+// Reads a child's stdout and stderr (one pipe) and hands out complete lines. A line longer
+// than max_line is cut; past the rate limit, lines are counted rather than handed out, so
+// a child that floods its output costs a bounded amount of memory and time.
+class output_relay : public std::enable_shared_from_this<output_relay> {
+public:
+    using line_handler = std::function<void(std::string_view line)>;
+    static constexpr std::size_t max_line = 4096;
+
+    // Creates the pipe; write_end() goes to the child. Call start() after the fork.
+    output_relay(boost::asio::io_context& io, line_handler on_line);
+    ~output_relay();
+    int write_end() const { return write_fd_; }
+    // Closes the parent's copy of the write end and reads until the child side closes.
+    void start();
+    // Stops reading; pending lines are dropped.
+    void cancel();
+
+private:
+    void read_more();
+    void consume(std::size_t n);
+    void deliver(std::string_view line);
+    void report_suppressed();
+
+    boost::asio::posix::stream_descriptor pipe_;
+    int write_fd_ = -1;
+    line_handler on_line_;
+    std::array<char, 16384> buffer_{};
+    std::string partial_;
+    bool cut_ = false;  // the current line is past max_line: drop the rest of it
+    // Token bucket: at most burst lines at once, refilled at rate per second.
+    double tokens_;
+    std::chrono::steady_clock::time_point refilled_;
+    std::size_t suppressed_ = 0;
+};
+
+}  // namespace nm

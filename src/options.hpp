@@ -1,0 +1,51 @@
+#pragma once
+// Command line: the original monitor's flags with its defaults, plus this monitor's own.
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nm {
+
+// Invalid input: main prints the reason on one line and exits with code 2.
+struct usage_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct endpoint_url {
+    bool tls = false;
+    std::string host;  // without IPv6 brackets
+    std::uint16_t port = 0;
+};
+
+// "http://host:port" or "https://[v6]:port"; a trailing "/" is allowed. nullopt if invalid.
+std::optional<endpoint_url> parse_endpoint_url(std::string_view url);
+
+struct config {
+    std::string active_config_dir = "/etc/nodeos-active-configs/";
+    std::string standby_config_dir = "/etc/nodeos-standby-configs/";
+    std::string nodeos = "/opt/eosio/bin/nodeos";
+    std::vector<std::string> nodeos_args;
+    std::vector<endpoint_url> etcd_endpoints;
+    std::string etcd_ca, etcd_cert, etcd_key;
+    std::string failover_group = "eos";
+    std::string node_name;  // default: the host name
+    int lease_ttl = 10;
+    int stop_timeout = 30;
+    bool debug = false;
+
+    bool tls() const { return !etcd_ca.empty() || !etcd_cert.empty(); }
+};
+
+struct command_line {
+    enum class what { run, help, version } action = what::run;
+    std::string text;  // help text for what::help
+    config cfg;
+};
+
+// Parses and checks the flags, and the files they name. Throws usage_error.
+command_line parse_command_line(int argc, char const* const* argv);
+
+}  // namespace nm

@@ -1,0 +1,141 @@
+// Command-line parsing and checking: every invalid input is a usage_error with a reason.
+#define BOOST_TEST_MODULE options
+#include <boost/test/unit_test.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "options.hpp"
+
+using namespace nm;
+
+namespace {
+
+// A temporary tree with a nodeos stand-in and the two config dirs.
+struct fixture {
+    std::string root;
+    std::string nodeos, active, standby;
+
+    fixture() {
+        char tmpl[] = "/tmp/nm-options-XXXXXX";
+        root = ::mkdtemp(tmpl);
+        nodeos = root + "/nodeos";
+        std::ofstream(nodeos) << "#!/bin/sh\n";
+        ::chmod(nodeos.c_str(), 0755);
+        active = root + "/active";
+        standby = root + "/standby";
+        for (auto const& d : {active, standby}) {
+            ::mkdir(d.c_str(), 0755);
+            std::ofstream(d + "/config.ini") << "# test\n";
+        }
+    }
+    ~fixture() { std::system(("rm -rf '" + root + "'").c_str()); }
+
+    command_line parse(std::vector<std::string> extra) const {
+        std::vector<std::string> args{"nodeos-monitor"};
+        // The fixture's paths, unless the test gives its own.
+        for (auto const& [flag, value] : {std::pair{"--nodeos", nodeos}, std::pair{"--active-config-dir", active},
+                                          std::pair{"--standby-config-dir", standby}}) {
+            if (std::find(extra.begin(), extra.end(), flag) == extra.end()) args.insert(args.end(), {flag, value});
+        }
+        args.insert(args.end(), extra.begin(), extra.end());
+        std::vector<char const*> argv;
+        for (auto const& a : args) argv.push_back(a.c_str());
+        return parse_command_line(static_cast<int>(argv.size()), argv.data());
+    }
+
+    void rejects(std::vector<std::string> extra, std::string const& mentions) const {
+        try {
+            parse(extra);
+            BOOST_ERROR("accepted invalid input; expected an error mentioning " << mentions);
+        } catch (usage_error const& e) {
+            BOOST_TEST(std::string(e.what()).find(mentions) != std::string::npos,
+                       "error \"" << e.what() << "\" should mention \"" << mentions << "\"");
+            BOOST_TEST(std::string(e.what()).find('\n') == std::string::npos);
+        }
+    }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(defaults_match_the_original, fixture) {
+    auto c = parse({}).cfg;
+    BOOST_TEST(c.failover_group == "eos");
+    BOOST_TEST(c.lease_ttl == 10);
+    BOOST_TEST(c.stop_timeout == 30);
+    BOOST_TEST(c.etcd_endpoints.size() == 1u);
+    BOOST_TEST(c.etcd_endpoints[0].host == "127.0.0.1");
+    BOOST_TEST(c.etcd_endpoints[0].port == 2379);
+    BOOST_TEST(!c.node_name.empty());
+    BOOST_TEST(!c.tls());
+    config fresh;
+    BOOST_TEST(fresh.active_config_dir == "/etc/nodeos-active-configs/");
+    BOOST_TEST(fresh.standby_config_dir == "/etc/nodeos-standby-configs/");
+    BOOST_TEST(fresh.nodeos == "/opt/eosio/bin/nodeos");
+}
+
+BOOST_FIXTURE_TEST_CASE(repeatable_and_comma_separated_flags, fixture) {
+    auto c = parse({"--etcd-endpoints", "http://10.0.0.1:2379,https://[::1]:2380", "--etcd-endpoints=http://h:1",
+                    "--nodeos-args=--data-dir=/x", "--nodeos-args", "two words", "--node-name", "n1"})
+                 .cfg;
+    BOOST_TEST_REQUIRE(c.etcd_endpoints.size() == 3u);
+    BOOST_TEST(c.etcd_endpoints[1].tls);
+    BOOST_TEST(c.etcd_endpoints[1].host == "::1");
+    BOOST_TEST(c.etcd_endpoints[1].port == 2380);
+    BOOST_TEST(c.etcd_endpoints[2].host == "h");
+    BOOST_TEST((c.nodeos_args == std::vector<std::string>{"--data-dir=/x", "two words"}));
+    BOOST_TEST(c.node_name == "n1");
+}
+
+BOOST_FIXTURE_TEST_CASE(cert_flags_mean_tls_everywhere, fixture) {
+    auto ca = root + "/ca.pem";
+    std::ofstream(ca) << "x";
+    auto c = parse({"--etcd-ca", ca}).cfg;
+    BOOST_TEST(c.etcd_endpoints[0].tls);
+}
+
+BOOST_FIXTURE_TEST_CASE(invalid_input_is_rejected_with_a_reason, fixture) {
+    rejects({"--no-such-flag"}, "no-such-flag");
+    rejects({"--lease-ttl", "1"}, "--lease-ttl");
+    rejects({"--lease-ttl", "ten"}, "lease-ttl");
+    rejects({"--stop-timeout", "0"}, "--stop-timeout");
+    rejects({"--etcd-endpoints", "ftp://x:1"}, "ftp://x:1");
+    rejects({"--etcd-endpoints", "127.0.0.1:2379"}, "127.0.0.1:2379");
+    rejects({"--etcd-endpoints", "http://h:99999"}, "http://h:99999");
+    rejects({"--etcd-endpoints", "http://:2379"}, "http://:2379");
+    rejects({"--etcd-cert", nodeos}, "--etcd-key");
+    rejects({"--etcd-key", nodeos}, "--etcd-cert");
+    rejects({"--etcd-ca", root + "/missing.pem"}, "missing.pem");
+    rejects({"--nodeos", root + "/missing"}, "--nodeos");
+    rejects({"--nodeos", active + "/config.ini"}, "not executable");
+    rejects({"--active-config-dir", root + "/nope"}, "--active-config-dir");
+    rejects({"--standby-config-dir", root}, "config.ini");
+    rejects({"--failover-group", ""}, "--failover-group");
+}
+
+BOOST_AUTO_TEST_CASE(endpoint_urls) {
+    auto e = parse_endpoint_url("https://etcd.example:2379/");
+    BOOST_TEST_REQUIRE(e.has_value());
+    BOOST_TEST(e->tls);
+    BOOST_TEST(e->host == "etcd.example");
+    BOOST_TEST(parse_endpoint_url("http://h")->port == 80);
+    BOOST_TEST(!parse_endpoint_url("http://h:").has_value());
+    BOOST_TEST(!parse_endpoint_url("http://[::1").has_value());
+    BOOST_TEST(!parse_endpoint_url("http://u@h:1").has_value());
+    BOOST_TEST(!parse_endpoint_url("h:1").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(help_and_version_need_nothing_else) {
+    char const* help[] = {"nodeos-monitor", "--help"};
+    auto h = parse_command_line(2, help);
+    BOOST_TEST((h.action == command_line::what::help));
+    BOOST_TEST(h.text.find("--failover-group") != std::string::npos);
+    char const* version[] = {"nodeos-monitor", "--version"};
+    BOOST_TEST((parse_command_line(2, version).action == command_line::what::version));
+}
