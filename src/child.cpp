@@ -101,11 +101,6 @@ void output_relay::start() {
     read_more();
 }
 
-void output_relay::cancel() {
-    boost::system::error_code ignored;
-    pipe_.close(ignored);
-}
-
 void output_relay::read_more() {
     pipe_.async_read_some(boost::asio::buffer(buffer_),
                           [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {

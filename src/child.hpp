@@ -35,8 +35,6 @@ public:
     int write_end() const { return write_fd_; }
     // Closes the parent's copy of the write end and reads until the child side closes.
     void start();
-    // Stops reading; pending lines are dropped.
-    void cancel();
 
 private:
     void read_more();

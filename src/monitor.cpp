@@ -100,7 +100,6 @@ struct monitor::impl {
     asio::posix::stream_descriptor timer{io};
     asio::posix::stream_descriptor signals{io};
     pid_t child = 0;
-    std::shared_ptr<output_relay> relay;
     std::optional<int> exit_code;
 
     explicit impl(config c)
@@ -294,8 +293,9 @@ struct monitor::impl {
         std::vector<std::string> argv{cfg.nodeos};
         argv.insert(argv.end(), cfg.nodeos_args.begin(), cfg.nodeos_args.end());
         argv.insert(argv.end(), {"--config-dir", dir});
-        if (relay) relay->cancel();
-        relay = std::make_shared<output_relay>(io, [tag = cat("[nodeos ", name_of(s.as), "] ")](std::string_view line) {
+        // The relay keeps itself alive until the child's side of the pipe closes, so the
+        // last lines of an exited nodeos are still logged after a new one has started.
+        auto relay = std::make_shared<output_relay>(io, [tag = cat("[nodeos ", name_of(s.as), "] ")](std::string_view line) {
             log(level::info, cat(tag, line));
         });
         try {
@@ -303,7 +303,6 @@ struct monitor::impl {
             relay->start();
             log(level::info, cat("started ", name_of(s.as), " nodeos pid ", child, " with --config-dir ", dir, ": ", reason));
         } catch (std::system_error const& e) {
-            relay.reset();
             log(level::error, cat("could not start nodeos: ", e.what()));
             asio::post(io, [this, why = std::string(e.what())] { feed(fact::nodeos_exited{why}); });
         }

@@ -1,0 +1,603 @@
+// The gateway client against a real etcd (URL in NM_TEST_ETCD, set by run_with_etcd.py),
+// plus a few loopback fakes for what a healthy etcd never does: a silent peer, a server
+// that closes idle connections, a watch stream cut at odd places.
+#define BOOST_TEST_MODULE etcd_client
+#include <boost/test/unit_test.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "etcd_client.hpp"
+#include "log.hpp"
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using steady = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+using namespace nm;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr auto request_timeout = 5s;
+
+long long ms_since(steady::time_point start) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start).count();
+}
+
+endpoint loopback(std::uint16_t port) { return endpoint{false, "127.0.0.1", port, "127.0.0.1"}; }
+
+// NM_TEST_ETCD is http://127.0.0.1:PORT, or https://HOST:PORT with the client's files in
+// NM_TEST_ETCD_CA, NM_TEST_ETCD_CERT and NM_TEST_ETCD_KEY. HOST is connected to at
+// NM_TEST_ETCD_ADDRESS when set, else 127.0.0.1 for localhost, else HOST itself.
+endpoint etcd_endpoint() {
+    char const* url = std::getenv("NM_TEST_ETCD");
+    BOOST_REQUIRE_MESSAGE(url, "NM_TEST_ETCD is not set: run this test through tests/run_with_etcd.py");
+    std::string text(url);
+    bool const tls = text.rfind("https://", 0) == 0;
+    BOOST_REQUIRE(tls || text.rfind("http://", 0) == 0);
+    auto const host_start = text.find("//") + 2;
+    auto const colon = text.rfind(':');
+    auto host = text.substr(host_start, colon - host_start);
+    auto port = static_cast<std::uint16_t>(std::stoi(text.substr(colon + 1)));
+    std::string address = host == "localhost" ? "127.0.0.1" : host;
+    if (char const* a = std::getenv("NM_TEST_ETCD_ADDRESS")) address = a;
+    return endpoint{tls, host, port, address};
+}
+
+tls_files etcd_tls() {
+    auto env = [](char const* name) { return std::string(std::getenv(name) ? std::getenv(name) : ""); };
+    return tls_files{env("NM_TEST_ETCD_CA"), env("NM_TEST_ETCD_CERT"), env("NM_TEST_ETCD_KEY")};
+}
+
+// A loopback port nothing listens on.
+std::uint16_t closed_port() {
+    asio::io_context io;
+    tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    return a.local_endpoint().port();
+}
+
+std::string unique_key(std::string const& name) {
+    return "/nm-test/" + name + "/" + std::to_string(::getpid()) + "/" +
+           std::to_string(steady::now().time_since_epoch().count());
+}
+
+// Runs the loop until done() holds, the loop runs out of work, or the limit passes.
+bool run_until(asio::io_context& io, std::function<bool()> const& done, steady::duration limit) {
+    io.restart();
+    auto const deadline = steady::now() + limit;
+    while (!done()) {
+        if (io.run_one_until(deadline) == 0) break;
+    }
+    return done();
+}
+
+// Starts one request and runs the loop until its handler has been called exactly once.
+template <class T>
+etcd_result<T> wait_for(asio::io_context& io, std::function<void(etcd_client::handler<T>)> const& start,
+                        steady::duration limit = 10s) {
+    std::optional<etcd_result<T>> out;
+    int calls = 0;
+    start([&](etcd_result<T> r) {
+        ++calls;
+        out = std::move(r);
+    });
+    BOOST_TEST(calls == 0);  // never called back from inside the call
+    BOOST_REQUIRE_MESSAGE(run_until(io, [&] { return out.has_value(); }, limit), "no answer in time");
+    io.restart();
+    io.poll();
+    BOOST_TEST(calls == 1);
+    return *out;
+}
+
+template <class T>
+T const& value_of(etcd_result<T> const& r) {
+    if (auto const* e = std::get_if<etcd_error>(&r)) BOOST_FAIL("unexpected error: " << describe(*e));
+    return std::get<T>(r);
+}
+
+template <class T>
+etcd_error const& error_of(etcd_result<T> const& r) {
+    BOOST_REQUIRE_MESSAGE(std::holds_alternative<etcd_error>(r), "expected an error");
+    return std::get<etcd_error>(r);
+}
+
+lease_grant grant(asio::io_context& io, etcd_client& c, std::int64_t ttl = 10) {
+    return value_of(wait_for<lease_grant>(io, [&](auto done) { c.grant(ttl, request_timeout, done); }));
+}
+
+etcd_result<std::monostate> revoke(asio::io_context& io, etcd_client& c, std::int64_t lease) {
+    return wait_for<std::monostate>(io, [&](auto done) { c.revoke(lease, request_timeout, done); });
+}
+
+etcd_result<campaign_reply> campaign(asio::io_context& io, etcd_client& c, std::string const& key,
+                                     std::string const& value, std::int64_t lease) {
+    return wait_for<campaign_reply>(io, [&](auto done) { c.campaign(key, value, lease, request_timeout, done); });
+}
+
+etcd_result<keepalive_reply> keepalive(asio::io_context& io, etcd_client& c, std::int64_t lease) {
+    return wait_for<keepalive_reply>(io, [&](auto done) { c.keepalive(lease, request_timeout, done); });
+}
+
+// What a watch delivered.
+struct watch_log {
+    std::vector<watch_message> messages;
+    std::vector<etcd_error> ends;
+
+    auto on_message() {
+        return [this](watch_message const& m) { messages.push_back(m); };
+    }
+    auto on_end() {
+        return [this](etcd_error const& e) { ends.push_back(e); };
+    }
+    std::vector<watch_event> events() const {
+        std::vector<watch_event> out;
+        for (auto const& m : messages) out.insert(out.end(), m.events.begin(), m.events.end());
+        return out;
+    }
+    bool created() const {
+        return std::any_of(messages.begin(), messages.end(), [](auto const& m) { return m.created; });
+    }
+};
+
+// --- loopback fakes ---
+
+std::size_t content_length(std::string const& head) {
+    auto const name = std::string("content-length:");
+    std::string lower;
+    for (char ch : head) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    auto at = lower.find(name);
+    return at == std::string::npos ? 0 : std::stoul(head.substr(at + name.size()));
+}
+
+// Reads one request (header and body) from the socket.
+asio::awaitable<bool> read_request(tcp::socket& s) {
+    std::string buf;
+    auto [ec, n] = co_await asio::async_read_until(s, asio::dynamic_buffer(buf), "\r\n\r\n", use_tuple);
+    if (ec) co_return false;
+    auto const want = content_length(buf.substr(0, n));
+    if (buf.size() - n < want) {
+        auto [ec2, m] = co_await asio::async_read(s, asio::dynamic_buffer(buf),
+                                                  asio::transfer_exactly(want - (buf.size() - n)), use_tuple);
+        if (ec2) co_return false;
+    }
+    co_return true;
+}
+
+// A server that, on each connection, sends `pieces` after one request (pausing between
+// them so that they arrive in separate reads), then closes it unless told to hold it open.
+struct fake_server {
+    fake_server(asio::io_context& io, std::vector<std::string> pieces, bool hold_open = false)
+        : acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
+          pieces(std::move(pieces)),
+          hold_open(hold_open) {
+        accept();
+    }
+    std::uint16_t port() const { return acceptor.local_endpoint().port(); }
+
+    void accept() {
+        acceptor.async_accept([this](boost::system::error_code ec, tcp::socket s) {
+            if (ec) return;
+            ++connections;
+            asio::co_spawn(acceptor.get_executor(), serve(std::move(s)), asio::detached);
+            accept();
+        });
+    }
+
+    asio::awaitable<void> serve(tcp::socket s) {
+        if (!co_await read_request(s)) co_return;
+        asio::steady_timer pause(s.get_executor());
+        for (auto const& piece : pieces) {
+            auto [ec, n] = co_await asio::async_write(s, asio::buffer(piece), use_tuple);
+            if (ec) co_return;
+            pause.expires_after(20ms);
+            co_await pause.async_wait(use_tuple);
+        }
+        if (hold_open) {
+            held.push_back(std::move(s));
+            co_return;
+        }
+        boost::system::error_code ignored;
+        s.shutdown(tcp::socket::shutdown_both, ignored);
+        s.close(ignored);
+    }
+
+    tcp::acceptor acceptor;
+    std::vector<std::string> pieces;
+    bool hold_open;
+    int connections = 0;
+    std::vector<tcp::socket> held;
+};
+
+std::string http_answer(std::string const& status_line, std::string const& body) {
+    return status_line + "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n\r\n" + body;
+}
+
+std::string chunk(std::string const& data) {
+    char size[32];
+    std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+    return size + data + "\r\n";
+}
+
+}  // namespace
+
+// NM_TEST_DEBUG=1 shows the client's debug log (endpoint switches, retries, watch ends).
+struct debug_log_fixture {
+    debug_log_fixture() { nm::set_debug_logging(std::getenv("NM_TEST_DEBUG") != nullptr); }
+};
+BOOST_TEST_GLOBAL_FIXTURE(debug_log_fixture);
+
+// --- against the real etcd -------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(grant_and_keepalive) {
+    asio::io_context io;
+    etcd_client client(io, {etcd_endpoint()}, etcd_tls());
+    auto lease = grant(io, client, 5);
+    BOOST_TEST(lease.id != 0);
+    BOOST_TEST(lease.ttl_seconds == 5);
+    // Several keepalives, one after the other on the same kept-alive connection.
+    for (int i = 0; i < 3; ++i) {
+        auto k = value_of(keepalive(io, client, lease.id));
+        BOOST_REQUIRE(k.ttl_seconds.has_value());
+        BOOST_TEST(*k.ttl_seconds == 5);
+    }
+    BOOST_TEST(std::holds_alternative<std::monostate>(revoke(io, client, lease.id)));
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_requests) {
+    asio::io_context io;
+    etcd_client client(io, {etcd_endpoint()}, etcd_tls());
+    int answers = 0;
+    for (int i = 0; i < 8; ++i)
+        client.grant(5, request_timeout, [&](etcd_result<lease_grant> r) {
+            BOOST_TEST(std::holds_alternative<lease_grant>(r));
+            ++answers;
+        });
+    BOOST_TEST(run_until(io, [&] { return answers == 8; }, 10s));
+}
+
+BOOST_AUTO_TEST_CASE(campaign_win_lose_and_watch) {
+    asio::io_context io;
+    etcd_client client(io, {etcd_endpoint()}, etcd_tls());
+    auto const key = unique_key("campaign");
+    auto a = grant(io, client);
+    auto b = grant(io, client);
+
+    auto won = value_of(campaign(io, client, key, "node-a", a.id));
+    BOOST_TEST(won.won);
+    BOOST_TEST(won.revision > 0);
+
+    auto lost = value_of(campaign(io, client, key, "node-b", b.id));
+    BOOST_TEST(!lost.won);
+    BOOST_REQUIRE(lost.holder.has_value());
+    BOOST_TEST(lost.holder->key == key);
+    BOOST_TEST(lost.holder->value == "node-a");
+    BOOST_TEST(lost.holder->lease == a.id);
+    BOOST_TEST(lost.holder->create_revision == won.revision);
+
+    watch_log log;
+    client.watch(key, lost.revision + 1, log.on_message(), log.on_end());
+    BOOST_REQUIRE(run_until(io, [&] { return log.created(); }, 5s));
+
+    // Revoking the holder's lease deletes the key.
+    BOOST_TEST(std::holds_alternative<std::monostate>(revoke(io, client, a.id)));
+    BOOST_REQUIRE(run_until(io, [&] { return !log.events().empty(); }, 5s));
+    auto events = log.events();
+    BOOST_TEST((events[0].what == watch_event::type::del));
+    BOOST_TEST(events[0].kv.key == key);
+
+    // Now b can take it, and the watch sees the put.
+    BOOST_TEST(value_of(campaign(io, client, key, "node-b", b.id)).won);
+    BOOST_REQUIRE(run_until(io, [&] { return log.events().size() >= 2; }, 5s));
+    events = log.events();
+    BOOST_TEST((events[1].what == watch_event::type::put));
+    BOOST_TEST(events[1].kv.value == "node-b");
+    BOOST_TEST(events[1].kv.lease == b.id);
+    BOOST_TEST(log.ends.empty());
+
+    client.cancel_watch();
+    revoke(io, client, b.id);
+    io.restart();
+    io.run_for(100ms);
+    BOOST_TEST(log.ends.empty());  // cancel_watch() calls no on_end
+}
+
+BOOST_AUTO_TEST_CASE(revoked_lease) {
+    asio::io_context io;
+    etcd_client client(io, {etcd_endpoint()}, etcd_tls());
+    auto lease = grant(io, client);
+    BOOST_TEST(std::holds_alternative<std::monostate>(revoke(io, client, lease.id)));
+
+    auto k = value_of(keepalive(io, client, lease.id));
+    BOOST_TEST(!k.ttl_seconds.has_value());  // etcd no longer knows the lease
+
+    auto again = error_of(revoke(io, client, lease.id));
+    BOOST_TEST(again.lease_not_found());
+    BOOST_TEST(again.http_status == 404);
+
+    auto c = error_of(campaign(io, client, unique_key("revoked"), "node-a", lease.id));
+    BOOST_TEST(c.lease_not_found());
+}
+
+BOOST_AUTO_TEST_CASE(new_watch_replaces_the_previous_silently) {
+    asio::io_context io;
+    etcd_client client(io, {etcd_endpoint()}, etcd_tls());
+    watch_log first, second;
+    auto const key = unique_key("replace");
+    client.watch(key, 0, first.on_message(), first.on_end());
+    BOOST_REQUIRE(run_until(io, [&] { return first.created(); }, 5s));
+    client.watch(key, 0, second.on_message(), second.on_end());
+    BOOST_REQUIRE(run_until(io, [&] { return second.created(); }, 5s));
+    auto lease = grant(io, client);
+    BOOST_TEST(value_of(campaign(io, client, key, "x", lease.id)).won);
+    BOOST_REQUIRE(run_until(io, [&] { return !second.events().empty(); }, 5s));
+    BOOST_TEST(first.events().empty());
+    BOOST_TEST(first.ends.empty());
+    BOOST_TEST(second.ends.empty());
+    revoke(io, client, lease.id);
+}
+
+// --- failures ------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(closed_port_fails_promptly) {
+    asio::io_context io;
+    etcd_client client(io, {loopback(closed_port())}, {});
+    auto const start = steady::now();
+    auto e = error_of(wait_for<lease_grant>(io, [&](auto done) { client.grant(5, 3s, done); }));
+    BOOST_TEST((e.what == etcd_error::kind::transport));
+    BOOST_TEST(ms_since(start) < 1000);
+    BOOST_TEST_MESSAGE("closed port: " << describe(e));
+}
+
+BOOST_AUTO_TEST_CASE(rotation_to_the_next_endpoint) {
+    asio::io_context io;
+    etcd_client client(io, {loopback(closed_port()), etcd_endpoint()}, etcd_tls());
+    auto first = wait_for<lease_grant>(io, [&](auto done) { client.grant(5, 3s, done); });
+    BOOST_TEST((error_of(first).what == etcd_error::kind::transport));
+    // The failure moved the client on: the retry and the ones after it succeed.
+    for (int i = 0; i < 3; ++i) grant(io, client, 5);
+
+    // A member without a leader answers 503: that moves the client on too.
+    auto const no_leader = R"({"error":"etcdserver: no leader","message":"etcdserver: no leader","code":14})";
+    fake_server leaderless(io, {http_answer("HTTP/1.1 503 Service Unavailable", no_leader)});
+    etcd_client client2(io, {loopback(leaderless.port()), etcd_endpoint()}, etcd_tls());
+    auto refused = error_of(wait_for<lease_grant>(io, [&](auto done) { client2.grant(5, 3s, done); }));
+    BOOST_TEST(refused.http_status == 503);
+    BOOST_TEST(refused.grpc_code == 14);
+    grant(io, client2, 5);
+
+    // The watch rotates the same way.
+    etcd_client watcher(io, {loopback(closed_port()), etcd_endpoint()}, etcd_tls());
+    watch_log failed, ok;
+    watcher.watch(unique_key("rotate"), 0, failed.on_message(), failed.on_end());
+    BOOST_REQUIRE(run_until(io, [&] { return !failed.ends.empty(); }, 5s));
+    BOOST_TEST((failed.ends[0].what == etcd_error::kind::transport));
+    watcher.watch(unique_key("rotate"), 0, ok.on_message(), ok.on_end());
+    BOOST_TEST(run_until(io, [&] { return ok.created(); }, 5s));
+    io.restart();
+    io.poll();
+    BOOST_TEST(failed.ends.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(silent_peer_times_out) {
+    asio::io_context io;
+    // Connections complete in the kernel's backlog, and nobody ever answers.
+    tcp::acceptor blackhole(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    etcd_client client(io, {loopback(blackhole.local_endpoint().port())}, {});
+    auto const start = steady::now();
+    auto e = error_of(wait_for<keepalive_reply>(io, [&](auto done) { client.keepalive(1, 300ms, done); }));
+    auto const took = ms_since(start);
+    BOOST_TEST((e.what == etcd_error::kind::timeout));
+    BOOST_TEST(took >= 290);
+    BOOST_TEST(took < 1000);
+    BOOST_TEST_MESSAGE("silent peer: " << describe(e));
+
+    // A zero timeout is a timeout too, not a hang.
+    auto z = error_of(wait_for<lease_grant>(io, [&](auto done) { client.grant(5, 0ms, done); }, 2s));
+    BOOST_TEST((z.what == etcd_error::kind::timeout));
+
+    // A watch that gets no header gives up after its opening timeout.
+    watch_log log;
+    client.watch("k", 0, log.on_message(), log.on_end());
+    BOOST_REQUIRE(run_until(io, [&] { return !log.ends.empty(); }, 10s));
+    BOOST_TEST((log.ends[0].what == etcd_error::kind::timeout));
+}
+
+BOOST_AUTO_TEST_CASE(idle_connection_closed_by_server_is_retried) {
+    asio::io_context io;
+    auto const body = R"({"header":{"revision":"1"},"ID":"77","TTL":"5"})";
+    fake_server server(io, {http_answer("HTTP/1.1 200 OK", body)});
+    etcd_client client(io, {loopback(server.port())}, {});
+    for (int i = 0; i < 3; ++i) {
+        auto g = value_of(wait_for<lease_grant>(io, [&](auto done) { client.grant(5, 2s, done); }));
+        BOOST_TEST(g.id == 77);
+    }
+    BOOST_TEST(server.connections == 3);
+}
+
+BOOST_AUTO_TEST_CASE(refused_watch_reports_the_status) {
+    asio::io_context io;
+    auto const body = R"({"error":"etcdserver: no leader","message":"etcdserver: no leader","code":14})";
+    fake_server server(io, {http_answer("HTTP/1.1 503 Service Unavailable", body)});
+    etcd_client client(io, {loopback(server.port())}, {});
+    watch_log log;
+    client.watch("k", 0, log.on_message(), log.on_end());
+    BOOST_REQUIRE(run_until(io, [&] { return !log.ends.empty(); }, 5s));
+    BOOST_TEST((log.ends[0].what == etcd_error::kind::status));
+    BOOST_TEST(log.ends[0].http_status == 503);
+    BOOST_TEST(log.ends[0].grpc_code == 14);
+    BOOST_TEST(log.ends[0].message == "etcdserver: no leader");
+}
+
+BOOST_AUTO_TEST_CASE(watch_reopened_from_on_end) {
+    asio::io_context io;
+    auto const body = R"({"error":"etcdserver: no leader","message":"etcdserver: no leader","code":14})";
+    fake_server server(io, {http_answer("HTTP/1.1 503 Service Unavailable", body)});
+    etcd_client client(io, {loopback(server.port())}, {});
+    int ends = 0;
+    std::function<void(etcd_error const&)> reopen = [&](etcd_error const&) {
+        if (++ends < 3) client.watch("k", 0, [](auto const&) {}, reopen);
+    };
+    client.watch("k", 0, [](auto const&) {}, reopen);
+    BOOST_REQUIRE(run_until(io, [&] { return ends == 3; }, 5s));
+    io.restart();
+    io.run_for(100ms);
+    BOOST_TEST(ends == 3);
+    BOOST_TEST(server.connections == 3);
+}
+
+BOOST_AUTO_TEST_CASE(watch_canceled_from_on_message) {
+    asio::io_context io;
+    std::string const header = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    std::string const created = R"({"result":{"header":{"revision":"5"},"created":true}})" "\n";
+    std::string const progress = R"({"result":{"header":{"revision":"5"}}})" "\n";
+    // Both lines in one chunk: they are decoded from the same read.
+    fake_server server(io, {header + chunk(created + progress + progress)}, /*hold_open=*/true);
+    etcd_client client(io, {loopback(server.port())}, {});
+    int messages = 0, ends = 0;
+    client.watch("k", 0, [&](auto const&) {
+        ++messages;
+        client.cancel_watch();
+    }, [&](auto const&) { ++ends; });
+    BOOST_REQUIRE(run_until(io, [&] { return messages > 0; }, 5s));
+    io.restart();
+    io.run_for(100ms);
+    BOOST_TEST(messages == 1);
+    BOOST_TEST(ends == 0);
+}
+
+BOOST_AUTO_TEST_CASE(watch_stream_cut_anywhere) {
+    asio::io_context io;
+    std::string const created = R"({"result":{"header":{"revision":"5"},"created":true}})";
+    std::string const put =
+        R"({"result":{"header":{"revision":"6"},"events":[{"kv":{"key":"aw==","value":"bm9kZS1h","lease":"9","mod_revision":"6"}}]}})";
+    std::string const progress = R"({"result":{"header":{"revision":"6"}}})";
+    std::string const stream = created + "\n" + put + "\n" + progress + "\n";
+    // Objects cut across chunks, chunks cut across reads.
+    auto const cut1 = created.size() + 10, cut2 = created.size() + put.size() - 3;
+    std::string const header = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    auto c1 = chunk(stream.substr(0, cut1)), c2 = chunk(stream.substr(cut1, cut2 - cut1)),
+         c3 = chunk(stream.substr(cut2));
+    fake_server server(io, {header + c1.substr(0, 3), c1.substr(3) + c2.substr(0, 40), c2.substr(40) + c3,
+                            chunk("this is not json\n")},
+                       /*hold_open=*/true);
+    etcd_client client(io, {loopback(server.port())}, {});
+    watch_log log;
+    client.watch("k", 0, log.on_message(), log.on_end());
+    BOOST_REQUIRE(run_until(io, [&] { return !log.ends.empty(); }, 5s));
+    BOOST_REQUIRE(log.messages.size() == 3u);
+    BOOST_TEST(log.messages[0].created);
+    BOOST_REQUIRE(log.messages[1].events.size() == 1u);
+    BOOST_TEST(log.messages[1].events[0].kv.value == "node-a");
+    BOOST_TEST(log.messages[1].events[0].kv.lease == 9);
+    BOOST_TEST(log.messages[2].header_revision == 6);
+    BOOST_TEST((log.ends[0].what == etcd_error::kind::malformed));
+    io.restart();
+    io.run_for(100ms);
+    BOOST_TEST(log.ends.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(watch_ended_by_server) {
+    asio::io_context io;
+    std::string const header = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    std::string const created = R"({"result":{"header":{"revision":"5"},"created":true}})" "\n";
+    std::string const canceled = R"({"result":{"header":{},"canceled":true,"compact_revision":"4"}})" "\n";
+    fake_server server(io, {header + chunk(created) + chunk(canceled)}, /*hold_open=*/true);
+    etcd_client client(io, {loopback(server.port())}, {});
+    watch_log log;
+    client.watch("k", 0, log.on_message(), log.on_end());
+    BOOST_REQUIRE(run_until(io, [&] { return !log.ends.empty(); }, 5s));
+    BOOST_TEST(log.messages.size() == 2u);  // the ending message is delivered too
+    BOOST_TEST((log.ends[0].what == etcd_error::kind::status));
+    BOOST_TEST_MESSAGE("compacted: " << describe(log.ends[0]));
+
+    // A stream whose connection simply closes.
+    fake_server closing(io, {header + chunk(created)});
+    etcd_client client2(io, {loopback(closing.port())}, {});
+    watch_log log2;
+    client2.watch("k", 0, log2.on_message(), log2.on_end());
+    BOOST_REQUIRE(run_until(io, [&] { return !log2.ends.empty(); }, 5s));
+    BOOST_TEST(log2.created());
+    BOOST_TEST((log2.ends[0].what == etcd_error::kind::transport));
+    BOOST_TEST_MESSAGE("closed stream: " << describe(log2.ends[0]));
+}
+
+// --- lifetime ------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(close_stops_callbacks) {
+    asio::io_context io;
+    bool closed = false;
+    int late_calls = 0;  // calls after close()
+    auto count = [&](auto const&...) { late_calls += closed ? 1 : 0; };
+    {
+        etcd_client client(io, {etcd_endpoint()}, etcd_tls());
+        for (int i = 0; i < 20; ++i) {
+            client.grant(5, request_timeout, count);
+            client.keepalive(1, request_timeout, count);
+        }
+        client.watch("k", 0, count, count);
+        io.run_for(3ms);  // some of it starts, some may even finish
+        client.close();
+        closed = true;
+        client.grant(5, request_timeout, count);  // ignored after close()
+        client.watch("k", 0, count, count);
+        io.restart();
+        io.run_for(300ms);
+    }
+    BOOST_TEST(late_calls == 0);
+
+    // Destroying the client with requests in flight is the same as closing it.
+    closed = false;
+    auto client = std::make_unique<etcd_client>(io, std::vector<endpoint>{etcd_endpoint()}, etcd_tls());
+    for (int i = 0; i < 20; ++i) client->grant(5, request_timeout, count);
+    client->watch("k", 0, count, count);
+    io.restart();
+    io.run_for(3ms);
+    client.reset();
+    closed = true;
+    io.restart();
+    io.run_for(300ms);
+    BOOST_TEST(late_calls == 0);
+}
+
+BOOST_AUTO_TEST_CASE(unloadable_tls_files_throw) {
+    asio::io_context io;
+    endpoint tls_endpoint{true, "localhost", 2379, "127.0.0.1"};
+    BOOST_CHECK_THROW(etcd_client(io, {tls_endpoint}, tls_files{"/nonexistent/ca.pem", "", ""}), std::runtime_error);
+    BOOST_CHECK_THROW(etcd_client(io, {tls_endpoint}, tls_files{"", "/nonexistent/cert.pem", "/nonexistent/key.pem"}),
+                      std::runtime_error);
+    // Without a TLS endpoint the files are not needed.
+    BOOST_CHECK_NO_THROW(etcd_client(io, {loopback(1)}, tls_files{"/nonexistent/ca.pem", "", ""}));
+}
+
+// Last: nothing above may have started a thread.
+BOOST_AUTO_TEST_CASE(single_thread) {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    std::string threads;
+    while (std::getline(status, line))
+        if (line.rfind("Threads:", 0) == 0) threads = line;
+    BOOST_TEST(threads == "Threads:\t1");
+}

@@ -1,0 +1,548 @@
+// The gateway's JSON, encoded and decoded with no socket: canned answers in the shapes
+// etcd 3.4.23 really sends (captured with curl against a test etcd).
+#define BOOST_TEST_MODULE gateway_json
+#include <boost/test/unit_test.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "gateway_json.hpp"
+
+using nlohmann::json;
+using namespace nm;
+using namespace nm::gateway;
+
+namespace {
+
+template <class T>
+T const& value_of(etcd_result<T> const& r) {
+    if (auto const* e = std::get_if<etcd_error>(&r)) BOOST_FAIL("unexpected error: " << describe(*e));
+    return std::get<T>(r);
+}
+
+template <class T>
+etcd_error const& error_of(etcd_result<T> const& r) {
+    BOOST_REQUIRE_MESSAGE(std::holds_alternative<etcd_error>(r), "expected an error");
+    return std::get<etcd_error>(r);
+}
+
+template <class T>
+void require_malformed(etcd_result<T> const& r) {
+    BOOST_TEST((error_of(r).what == etcd_error::kind::malformed));
+}
+
+// The header every answer carries; cluster and member ids exceed int64 and are never read.
+std::string const header =
+    R"("header":{"cluster_id":"16862965869899335621","member_id":"17548468176109369136","revision":"7","raft_term":"2"})";
+
+std::string const lease_not_found_body =
+    R"({"error":"etcdserver: requested lease not found","message":"etcdserver: requested lease not found","code":5})";
+
+}  // namespace
+
+// --- base64 ---------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(base64_known_values) {
+    BOOST_TEST(base64_encode("") == "");
+    BOOST_TEST(base64_encode("f") == "Zg==");
+    BOOST_TEST(base64_encode("fo") == "Zm8=");
+    BOOST_TEST(base64_encode("foo") == "Zm9v");
+    BOOST_TEST(base64_encode("foob") == "Zm9vYg==");
+    BOOST_TEST(base64_encode("lock") == "bG9jaw==");
+    BOOST_TEST(*base64_decode("bm9kZUE=") == "nodeA");
+    BOOST_TEST(base64_decode("")->empty());
+}
+
+BOOST_AUTO_TEST_CASE(base64_round_trips_every_byte_and_length) {
+    std::string all;
+    for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
+    for (std::size_t n = 0; n <= all.size(); ++n) {
+        auto raw = all.substr(256 - n);
+        auto decoded = base64_decode(base64_encode(raw));
+        BOOST_REQUIRE(decoded.has_value());
+        BOOST_TEST(*decoded == raw);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(base64_rejects_invalid_text) {
+    for (auto bad : {"Zg", "Zg=", "Z===", "====", "Zm9v!", "Zm9v Zg==", "Zm=v", "Z=g=", "bG9j\naw==", "Zm9-",
+                     "Zm9_"}) {
+        BOOST_TEST(!base64_decode(bad).has_value(), bad);
+    }
+}
+
+// --- encoders -------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(encode_grant_sends_ttl_as_string) {
+    auto j = json::parse(encode_grant(5));
+    BOOST_TEST(j == json::parse(R"({"TTL":"5"})"));
+}
+
+BOOST_AUTO_TEST_CASE(encode_lease_id_sends_id_as_string) {
+    auto j = json::parse(encode_lease_id(7587870155367317508));
+    BOOST_TEST(j == json::parse(R"({"ID":"7587870155367317508"})"));
+}
+
+BOOST_AUTO_TEST_CASE(encode_campaign_is_create_if_absent_with_lease) {
+    auto j = json::parse(encode_campaign("/nm/lock", "node-a", 42));
+    auto const key = base64_encode("/nm/lock");
+    BOOST_REQUIRE(j.at("compare").size() == 1u);
+    auto const& cmp = j.at("compare")[0];
+    BOOST_TEST(cmp.at("key") == key);
+    BOOST_TEST(cmp.at("target") == "CREATE");
+    BOOST_TEST(cmp.at("result") == "EQUAL");
+    BOOST_TEST(cmp.at("create_revision") == "0");
+    BOOST_REQUIRE(j.at("success").size() == 1u);
+    auto const& put = j.at("success")[0].at("request_put");
+    BOOST_TEST(put.at("key") == key);
+    BOOST_TEST(put.at("value") == base64_encode("node-a"));
+    BOOST_TEST(put.at("lease") == "42");
+    BOOST_REQUIRE(j.at("failure").size() == 1u);
+    BOOST_TEST(j.at("failure")[0].at("request_range") == json({{"key", key}}));
+}
+
+BOOST_AUTO_TEST_CASE(encode_watch_asks_for_prev_kv_and_progress) {
+    auto j = json::parse(encode_watch("/nm/lock", 12));
+    auto const& c = j.at("create_request");
+    BOOST_TEST(c.at("key") == base64_encode("/nm/lock"));
+    BOOST_TEST(c.at("start_revision") == "12");
+    BOOST_TEST(c.at("prev_kv") == true);
+    BOOST_TEST(c.at("progress_notify") == true);
+}
+
+// --- errors ---------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(error_objects_of_every_status) {
+    auto e400 = error_of(decode_grant(400,
+        R"({"error":"invalid character 'x' looking for beginning of value","message":"invalid character 'x' looking for beginning of value","code":3})"));
+    BOOST_TEST((e400.what == etcd_error::kind::status));
+    BOOST_TEST(e400.http_status == 400);
+    BOOST_TEST(e400.grpc_code == 3);
+    BOOST_TEST(e400.message == "invalid character 'x' looking for beginning of value");
+    BOOST_TEST(!e400.lease_not_found());
+
+    auto e404 = error_of(decode_revoke(404, lease_not_found_body));
+    BOOST_TEST(e404.http_status == 404);
+    BOOST_TEST(e404.grpc_code == 5);
+    BOOST_TEST(e404.lease_not_found());
+    BOOST_TEST(describe(e404) == "HTTP 404 (grpc 5): etcdserver: requested lease not found");
+
+    auto e503 = error_of(decode_keepalive(503,
+        R"({"error":"etcdserver: request timed out","message":"etcdserver: request timed out","code":14})"));
+    BOOST_TEST(e503.http_status == 503);
+    BOOST_TEST(e503.grpc_code == 14);
+    BOOST_TEST(describe(e503) == "HTTP 503 (grpc 14): etcdserver: request timed out");
+
+    // The code may be a string, as any integer can be.
+    BOOST_TEST(error_of(decode_campaign(503, R"({"message":"x","code":"14"})")).grpc_code == 14);
+    // Only "error" present.
+    BOOST_TEST(error_of(decode_campaign(500, R"({"error":"boom","code":2})")).message == "boom");
+}
+
+BOOST_AUTO_TEST_CASE(error_bodies_that_are_not_the_gateway_s) {
+    auto plain = error_of(decode_grant(404, "Not Found\n"));
+    BOOST_TEST((plain.what == etcd_error::kind::status));
+    BOOST_TEST(plain.http_status == 404);
+    BOOST_TEST(plain.grpc_code == 0);
+    BOOST_TEST(plain.message == "Not Found ");
+    BOOST_TEST(!plain.lease_not_found());
+
+    auto empty = error_of(decode_revoke(502, ""));
+    BOOST_TEST(empty.http_status == 502);
+    BOOST_TEST(describe(empty) == "HTTP 502");
+
+    // A code of the wrong type is ignored rather than trusted.
+    auto odd = error_of(decode_revoke(404, R"({"code":{},"message":"m"})"));
+    BOOST_TEST(odd.grpc_code == 0);
+    BOOST_TEST(odd.http_status == 404);
+}
+
+BOOST_AUTO_TEST_CASE(decode_error_alone) {
+    auto e = decode_error(503, R"({"error":"etcdserver: no leader","message":"etcdserver: no leader","code":14})");
+    BOOST_TEST((e.what == etcd_error::kind::status));
+    BOOST_TEST(e.http_status == 503);
+    BOOST_TEST(e.grpc_code == 14);
+    BOOST_TEST(e.message == "etcdserver: no leader");
+    // A watch refused for a raw (non-base64) key: HTTP 500, code 2.
+    auto raw = decode_error(500, R"({"error":"illegal base64 data at input byte 1","message":"illegal base64 data at input byte 1","code":2})");
+    BOOST_TEST(raw.grpc_code == 2);
+    BOOST_TEST(raw.http_status == 500);
+}
+
+BOOST_AUTO_TEST_CASE(describe_each_kind) {
+    BOOST_TEST(describe(etcd_error{etcd_error::kind::timeout, 0, 0, ""}) == "timeout");
+    BOOST_TEST(describe(etcd_error{etcd_error::kind::transport, 0, 0, "connect: Connection refused"}) ==
+               "transport error: connect: Connection refused");
+    BOOST_TEST(describe(etcd_error{etcd_error::kind::canceled, 0, 0, ""}) == "canceled");
+    BOOST_TEST(describe(etcd_error{etcd_error::kind::malformed, 0, 0, "not JSON"}) == "malformed answer: not JSON");
+    BOOST_TEST(describe(etcd_error{etcd_error::kind::status, 0, 14, "etcdserver: no leader"}) ==
+               "grpc 14: etcdserver: no leader");
+    BOOST_TEST(describe(etcd_error{etcd_error::kind::status, 0, 0, "watch canceled"}) == "etcd error: watch canceled");
+    BOOST_TEST(describe(etcd_error{etcd_error::kind::status, 404, 0, ""}) == "HTTP 404");
+}
+
+// --- grant ----------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(grant_answer) {
+    auto g = value_of(decode_grant(200, "{" + header + R"(,"ID":"737642626313819654","TTL":"5"})"));
+    BOOST_TEST(g.id == 737642626313819654);
+    BOOST_TEST(g.ttl_seconds == 5);
+    // Numbers are accepted where strings are expected.
+    auto n = value_of(decode_grant(200, R"({"ID":12,"TTL":3})"));
+    BOOST_TEST(n.id == 12);
+    BOOST_TEST(n.ttl_seconds == 3);
+}
+
+BOOST_AUTO_TEST_CASE(grant_wrong_shapes) {
+    require_malformed(decode_grant(200, "{" + header + R"(,"TTL":"5"})"));  // no ID
+    require_malformed(decode_grant(200, R"({"ID":{},"TTL":"5"})"));
+    require_malformed(decode_grant(200, R"({"ID":"12x","TTL":"5"})"));
+    require_malformed(decode_grant(200, R"({"ID":"","TTL":"5"})"));
+    require_malformed(decode_grant(200, R"({"ID":1.5,"TTL":"5"})"));
+    require_malformed(decode_grant(200, R"({"ID":"99999999999999999999","TTL":"5"})"));
+    require_malformed(decode_grant(200, R"({"ID":18446744073709551615,"TTL":"5"})"));
+    require_malformed(decode_grant(200, R"({"ID":"1","TTL":"5")"));
+    require_malformed(decode_grant(200, R"(["ID"])"));
+    require_malformed(decode_grant(200, ""));
+    require_malformed(decode_grant(200, "\xff\xfe"));
+    require_malformed(decode_grant(200, R"({"header":[],"ID":"1","TTL":"5"} trailing)"));
+    // LeaseGrantResponse has an error string of its own.
+    auto e = error_of(decode_grant(200, R"({"error":"lease exists"})"));
+    BOOST_TEST((e.what == etcd_error::kind::status));
+    BOOST_TEST(e.message == "lease exists");
+}
+
+BOOST_AUTO_TEST_CASE(deep_nesting_is_not_a_crash) {
+    std::string deep(200000, '[');
+    require_malformed(decode_grant(200, deep));
+    require_malformed(decode_watch_line(deep + std::string(200000, ']')));
+}
+
+// --- keepalive ------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(keepalive_answer) {
+    auto body = R"({"result":{)" + header + R"(,"ID":"737642626313819656","TTL":"5"}})" + "\n";
+    auto k = value_of(decode_keepalive(200, body));
+    BOOST_REQUIRE(k.ttl_seconds.has_value());
+    BOOST_TEST(*k.ttl_seconds == 5);
+}
+
+BOOST_AUTO_TEST_CASE(keepalive_without_ttl_means_lease_gone) {
+    auto body = R"({"result":{)" + header + R"(,"ID":"737642626313819656"}})" + "\n";
+    BOOST_TEST(!value_of(decode_keepalive(200, body)).ttl_seconds.has_value());
+    BOOST_TEST(!value_of(decode_keepalive(200, R"({"result":{"ID":"1","TTL":"0"}})")).ttl_seconds.has_value());
+    BOOST_TEST(!value_of(decode_keepalive(200, R"({"result":{"ID":"1","TTL":"-1"}})")).ttl_seconds.has_value());
+    BOOST_TEST(!value_of(decode_keepalive(200, R"({"result":{}})")).ttl_seconds.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(keepalive_error_in_stream) {
+    auto e = error_of(decode_keepalive(200,
+        R"({"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader","http_status":"Service Unavailable"}})"
+        "\n"));
+    BOOST_TEST((e.what == etcd_error::kind::status));
+    BOOST_TEST(e.http_status == 503);
+    BOOST_TEST(e.grpc_code == 14);
+    BOOST_TEST(e.message == "etcdserver: no leader");
+}
+
+BOOST_AUTO_TEST_CASE(keepalive_wrong_shapes) {
+    require_malformed(decode_keepalive(200, R"({"ID":"1","TTL":"5"})"));  // not wrapped
+    require_malformed(decode_keepalive(200, R"({"result":[]})"));
+    require_malformed(decode_keepalive(200, R"({"result":{"TTL":true}})"));
+    require_malformed(decode_keepalive(200, R"({"error":"x"})"));
+    require_malformed(decode_keepalive(200, "{\"result\":{\"TTL\""));
+    require_malformed(decode_keepalive(200, ""));
+    BOOST_TEST(error_of(decode_keepalive(404, lease_not_found_body)).lease_not_found());
+}
+
+// --- campaign -------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(campaign_won) {
+    auto body = "{" + header + R"(,"succeeded":true,"responses":[{"response_put":{"header":{"revision":"2"}}}]})";
+    auto c = value_of(decode_campaign(200, body));
+    BOOST_TEST(c.won);
+    BOOST_TEST(c.revision == 7);
+    BOOST_TEST(!c.holder.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(campaign_lost_reports_holder) {
+    auto body = "{" + header +
+                R"(,"responses":[{"response_range":{"header":{"revision":"2"},"kvs":[{"key":"bG9jaw==","create_revision":"2","mod_revision":"3","version":"1","value":"bm9kZUE=","lease":"737642626313819656"}],"count":"1"}}]})";
+    auto c = value_of(decode_campaign(200, body));
+    BOOST_TEST(!c.won);
+    BOOST_TEST(c.revision == 7);
+    BOOST_REQUIRE(c.holder.has_value());
+    BOOST_TEST(c.holder->key == "lock");
+    BOOST_TEST(c.holder->value == "nodeA");
+    BOOST_TEST(c.holder->lease == 737642626313819656);
+    BOOST_TEST(c.holder->create_revision == 2);
+    BOOST_TEST(c.holder->mod_revision == 3);
+}
+
+BOOST_AUTO_TEST_CASE(campaign_lost_with_no_kvs) {
+    auto c = value_of(decode_campaign(200, "{" + header + R"(,"responses":[{"response_range":{"header":{"revision":"7"}}}]})"));
+    BOOST_TEST(!c.won);
+    BOOST_TEST(!c.holder.has_value());
+    auto bare = value_of(decode_campaign(200, "{}"));
+    BOOST_TEST(!bare.won);
+    BOOST_TEST(bare.revision == 0);
+    BOOST_TEST(!bare.holder.has_value());
+    // A holder without lease or value: both default.
+    auto c2 = value_of(decode_campaign(200, R"({"responses":[{"response_range":{"kvs":[{"key":"bG9jaw=="}]}}]})"));
+    BOOST_REQUIRE(c2.holder.has_value());
+    BOOST_TEST(c2.holder->value == "");
+    BOOST_TEST(c2.holder->lease == 0);
+}
+
+BOOST_AUTO_TEST_CASE(campaign_with_dead_lease_is_lease_not_found) {
+    auto e = error_of(decode_campaign(404, lease_not_found_body));
+    BOOST_TEST(e.lease_not_found());
+    BOOST_TEST(e.message == "etcdserver: requested lease not found");
+}
+
+BOOST_AUTO_TEST_CASE(campaign_wrong_shapes) {
+    require_malformed(decode_campaign(200, R"({"succeeded":"true"})"));
+    require_malformed(decode_campaign(200, R"({"responses":{}})"));
+    require_malformed(decode_campaign(200, R"({"responses":[1]})"));
+    require_malformed(decode_campaign(200, R"({"responses":[{"response_range":[]}]})"));
+    require_malformed(decode_campaign(200, R"({"responses":[{"response_range":{"kvs":{}}}]})"));
+    require_malformed(decode_campaign(200, R"({"responses":[{"response_range":{"kvs":"x"}}]})"));
+    require_malformed(decode_campaign(200, R"({"responses":[{"response_range":{"kvs":[7]}}]})"));
+    require_malformed(decode_campaign(200, R"({"responses":[{"response_range":{"kvs":[{"key":"not base64!"}]}}]})"));
+    require_malformed(decode_campaign(200, R"({"responses":[{"response_range":{"kvs":[{"key":"bG9jaw==","lease":{}}]}}]})"));
+    require_malformed(decode_campaign(200, R"({"header":{"revision":[]}})"));
+    require_malformed(decode_campaign(200, R"({"header":"x"})"));
+}
+
+// --- revoke ---------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(revoke_answers) {
+    BOOST_TEST(std::holds_alternative<std::monostate>(decode_revoke(200, "{" + header + "}")));
+    BOOST_TEST(error_of(decode_revoke(404, lease_not_found_body)).lease_not_found());
+    require_malformed(decode_revoke(200, "<html>"));
+}
+
+// --- watch lines ----------------------------------------------------------------------
+
+namespace {
+
+std::string const created_line = R"({"result":{)" + header + R"(,"created":true}})";
+std::string const put_line =
+    R"({"result":{)" + header +
+    R"(,"events":[{"kv":{"key":"bG9jaw==","create_revision":"2","mod_revision":"2","version":"1","value":"bm9kZUE=","lease":"737642626313819656"}}]}})";
+std::string const delete_line =
+    R"({"result":{)" + header +
+    R"(,"events":[{"type":"DELETE","kv":{"key":"bG9jaw==","mod_revision":"3"},"prev_kv":{"key":"bG9jaw==","create_revision":"2","mod_revision":"2","version":"1","value":"bm9kZUE=","lease":"737642626313819656"}}]}})";
+std::string const compacted_line =
+    R"({"result":{"header":{"cluster_id":"16862965869899335621","member_id":"17548468176109369136","raft_term":"2"},"canceled":true,"compact_revision":"4"}})";
+std::string const progress_line = R"({"result":{)" + header + "}}";
+std::string const error_line =
+    R"({"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader","http_status":"Service Unavailable"}})";
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(watch_created) {
+    auto m = value_of(decode_watch_line(created_line));
+    BOOST_TEST(m.created);
+    BOOST_TEST(!m.canceled);
+    BOOST_TEST(m.header_revision == 7);
+    BOOST_TEST(m.events.empty());
+    BOOST_TEST(!m.ends_stream());
+}
+
+BOOST_AUTO_TEST_CASE(watch_put_event) {
+    auto m = value_of(decode_watch_line(put_line));
+    BOOST_TEST(!m.created);
+    BOOST_REQUIRE(m.events.size() == 1u);
+    auto const& e = m.events[0];
+    BOOST_TEST((e.what == watch_event::type::put));
+    BOOST_TEST(e.kv.key == "lock");
+    BOOST_TEST(e.kv.value == "nodeA");
+    BOOST_TEST(e.kv.lease == 737642626313819656);
+    BOOST_TEST(e.kv.create_revision == 2);
+    BOOST_TEST(e.kv.mod_revision == 2);
+    BOOST_TEST(!m.ends_stream());
+}
+
+BOOST_AUTO_TEST_CASE(watch_delete_event) {
+    auto m = value_of(decode_watch_line(delete_line));
+    BOOST_REQUIRE(m.events.size() == 1u);
+    auto const& e = m.events[0];
+    BOOST_TEST((e.what == watch_event::type::del));
+    BOOST_TEST(e.kv.key == "lock");
+    BOOST_TEST(e.kv.value == "");
+    BOOST_TEST(e.kv.mod_revision == 3);
+    BOOST_TEST(!m.ends_stream());
+}
+
+BOOST_AUTO_TEST_CASE(watch_several_events_in_one_message) {
+    auto line = R"({"result":{)" + header +
+                R"(,"events":[{"type":"DELETE","kv":{"key":"YQ==","mod_revision":"9"}},)"
+                R"({"kv":{"key":"Yg==","value":"dg==","mod_revision":"9","create_revision":"9"}},)"
+                R"({"type":1,"kv":{"key":"Yw==","mod_revision":"9"}},)"
+                R"({"type":"PUT","kv":{"key":"ZA==","mod_revision":"9"}},)"
+                R"({"type":0,"kv":{"key":"ZQ==","mod_revision":"9"}}]}})";
+    auto m = value_of(decode_watch_line(line));
+    BOOST_REQUIRE(m.events.size() == 5u);
+    BOOST_TEST((m.events[0].what == watch_event::type::del));
+    BOOST_TEST(m.events[0].kv.key == "a");
+    BOOST_TEST((m.events[1].what == watch_event::type::put));
+    BOOST_TEST(m.events[1].kv.key == "b");
+    BOOST_TEST(m.events[1].kv.value == "v");
+    BOOST_TEST((m.events[2].what == watch_event::type::del));
+    BOOST_TEST((m.events[3].what == watch_event::type::put));
+    BOOST_TEST((m.events[4].what == watch_event::type::put));
+}
+
+BOOST_AUTO_TEST_CASE(watch_canceled) {
+    auto m = value_of(decode_watch_line(
+        R"({"result":{)" + header + R"(,"canceled":true,"cancel_reason":"mvcc: required revision is a future revision"}})"));
+    BOOST_TEST(m.canceled);
+    BOOST_TEST(m.cancel_reason == "mvcc: required revision is a future revision");
+    BOOST_TEST(m.ends_stream());
+}
+
+BOOST_AUTO_TEST_CASE(watch_compacted) {
+    auto m = value_of(decode_watch_line(compacted_line));
+    BOOST_TEST(m.canceled);
+    BOOST_TEST(m.compact_revision == 4);
+    BOOST_TEST(m.header_revision == 0);  // the header has no revision here
+    BOOST_TEST(m.ends_stream());
+}
+
+BOOST_AUTO_TEST_CASE(watch_error_in_stream) {
+    auto m = value_of(decode_watch_line(error_line));
+    BOOST_REQUIRE(m.error.has_value());
+    BOOST_TEST((m.error->what == etcd_error::kind::status));
+    BOOST_TEST(m.error->grpc_code == 14);
+    BOOST_TEST(m.error->http_status == 503);
+    BOOST_TEST(m.error->message == "etcdserver: no leader");
+    BOOST_TEST(m.ends_stream());
+}
+
+BOOST_AUTO_TEST_CASE(watch_progress_notification) {
+    auto m = value_of(decode_watch_line(progress_line));
+    BOOST_TEST(!m.created);
+    BOOST_TEST(m.events.empty());
+    BOOST_TEST(m.header_revision == 7);
+    BOOST_TEST(!m.ends_stream());
+}
+
+BOOST_AUTO_TEST_CASE(watch_wrong_shapes) {
+    require_malformed(decode_watch_line(""));
+    require_malformed(decode_watch_line("{}"));
+    require_malformed(decode_watch_line(R"({"result":[]})"));
+    require_malformed(decode_watch_line(R"({"result":{"events":{}}})"));
+    require_malformed(decode_watch_line(R"({"result":{"events":[1]}})"));
+    require_malformed(decode_watch_line(R"({"result":{"events":[{"type":"TOUCH","kv":{}}]}})"));
+    require_malformed(decode_watch_line(R"({"result":{"events":[{"kv":[]}]}})"));
+    require_malformed(decode_watch_line(R"({"result":{"created":"yes"}})"));
+    require_malformed(decode_watch_line(R"({"result":{"compact_revision":{}}})"));
+    require_malformed(decode_watch_line(R"({"result":{"cancel_reason":5}})"));
+    require_malformed(decode_watch_line(R"({"error":"no leader"})"));
+    require_malformed(decode_watch_line(R"({"error":{"grpc_code":"x"}})"));
+    require_malformed(decode_watch_line(put_line.substr(0, put_line.size() - 1)));
+}
+
+// --- line_splitter --------------------------------------------------------------------
+
+namespace {
+
+std::string const stream = created_line + "\n" + put_line + "\n" + progress_line + "\n" + delete_line + "\n\n" +
+                           compacted_line + "\r\n" + error_line + "\n";
+std::vector<std::string> const stream_lines = {created_line, put_line,       progress_line,
+                                               delete_line,  compacted_line, error_line};
+
+void drain(line_splitter& s, std::vector<std::string>& out) {
+    std::string line;
+    while (s.next(line)) out.push_back(line);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(splitter_one_chunk_with_several_lines) {
+    line_splitter s;
+    BOOST_TEST(s.feed(stream));
+    std::vector<std::string> got;
+    drain(s, got);
+    BOOST_TEST(got == stream_lines);
+    std::string line;
+    BOOST_TEST(!s.next(line));
+}
+
+BOOST_AUTO_TEST_CASE(splitter_holds_a_partial_line) {
+    line_splitter s;
+    std::string line;
+    BOOST_TEST(s.feed("{\"a\":"));
+    BOOST_TEST(!s.next(line));
+    BOOST_TEST(s.feed("1}"));
+    BOOST_TEST(!s.next(line));
+    BOOST_TEST(s.feed("\n{"));
+    BOOST_TEST(s.next(line));
+    BOOST_TEST(line == "{\"a\":1}");
+    BOOST_TEST(!s.next(line));
+}
+
+BOOST_AUTO_TEST_CASE(splitter_every_two_piece_split) {
+    for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
+        line_splitter s(4096);
+        std::vector<std::string> got;
+        BOOST_REQUIRE(s.feed(std::string_view(stream).substr(0, cut)));
+        drain(s, got);
+        BOOST_REQUIRE(s.feed(std::string_view(stream).substr(cut)));
+        drain(s, got);
+        BOOST_REQUIRE_MESSAGE(got == stream_lines, "split at byte " << cut);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(splitter_one_byte_at_a_time_decodes_the_same_messages) {
+    line_splitter s(4096);
+    std::vector<std::string> got;
+    for (char c : stream) {
+        BOOST_REQUIRE(s.feed(std::string_view(&c, 1)));
+        drain(s, got);
+    }
+    BOOST_REQUIRE(got == stream_lines);
+    std::vector<watch_message> messages;
+    for (auto const& line : got) messages.push_back(value_of(decode_watch_line(line)));
+    BOOST_TEST(messages[0].created);
+    BOOST_TEST(messages[1].events.size() == 1u);
+    BOOST_TEST(messages[2].events.empty());
+    BOOST_TEST((messages[3].events.at(0).what == watch_event::type::del));
+    BOOST_TEST(messages[4].compact_revision == 4);
+    BOOST_TEST(messages[5].error.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(splitter_overflow_limit) {
+    line_splitter s(8);
+    std::string line;
+    BOOST_TEST(s.feed("12345678"));  // exactly the limit, unterminated
+    BOOST_TEST(s.feed("\n"));
+    BOOST_TEST(s.next(line));
+    BOOST_TEST(line == "12345678");
+    BOOST_TEST(s.feed("1234"));
+    BOOST_TEST(!s.feed("56789"));  // the pending line is now 9 bytes
+
+    // A too-long line that is complete within one chunk is caught as well.
+    line_splitter t(8);
+    BOOST_TEST(!t.feed("ok\n123456789\nok\n"));
+
+    // Many short lines in one chunk are fine: the limit is per line.
+    line_splitter u(8);
+    std::string many;
+    for (int i = 0; i < 100; ++i) many += "1234567\n";
+    BOOST_TEST(u.feed(many));
+}
+
+BOOST_AUTO_TEST_CASE(splitter_long_running_stream) {
+    // A long stream read as it comes goes through the buffer's compaction on every feed.
+    line_splitter s(2 * put_line.size());
+    std::string line;
+    for (int i = 0; i < 10000; ++i) {
+        BOOST_REQUIRE(s.feed(put_line + "\n"));
+        BOOST_REQUIRE(s.next(line));
+    }
+    BOOST_TEST(line == put_line);
+}
