@@ -8,7 +8,7 @@
 // facts, and wakes the core at next_wakeup(). Time is always passed in, so unit tests
 // drive the core step by step on a fake clock.
 //
-// Safety rule, from the lease timing argument (../shared/notes/safety.md): nodeos may run
+// Safety rule, from the lease timing argument (README, "How fencing works"): nodeos may run
 // with the active configuration only while this node's lease is live and its key is the
 // lock; it is stopped and reaped before the lease deadline, the send time of the last
 // acknowledged keepalive plus the granted TTL, and killed at once when the lock is known lost.

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "etcd_client.hpp"
+#include "result_checks.hpp"
 #include "log.hpp"
 
 namespace asio = boost::asio;
@@ -111,17 +112,8 @@ etcd_result<T> wait_for(asio::io_context& io, std::function<void(etcd_client::ha
     return *out;
 }
 
-template <class T>
-T const& value_of(etcd_result<T> const& r) {
-    if (auto const* e = std::get_if<etcd_error>(&r)) BOOST_FAIL("unexpected error: " << describe(*e));
-    return std::get<T>(r);
-}
-
-template <class T>
-etcd_error const& error_of(etcd_result<T> const& r) {
-    BOOST_REQUIRE_MESSAGE(std::holds_alternative<etcd_error>(r), "expected an error");
-    return std::get<etcd_error>(r);
-}
+using test::value_of;
+using test::error_of;
 
 lease_grant grant(asio::io_context& io, etcd_client& c, std::int64_t ttl = 10) {
     return value_of(wait_for<lease_grant>(io, [&](auto done) { c.grant(ttl, request_timeout, done); }));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gateway_json.hpp"
+#include "result_checks.hpp"
 
 using nlohmann::json;
 using namespace nm;
@@ -16,17 +17,8 @@ using namespace nm::gateway;
 
 namespace {
 
-template <class T>
-T const& value_of(etcd_result<T> const& r) {
-    if (auto const* e = std::get_if<etcd_error>(&r)) BOOST_FAIL("unexpected error: " << describe(*e));
-    return std::get<T>(r);
-}
-
-template <class T>
-etcd_error const& error_of(etcd_result<T> const& r) {
-    BOOST_REQUIRE_MESSAGE(std::holds_alternative<etcd_error>(r), "expected an error");
-    return std::get<etcd_error>(r);
-}
+using test::value_of;
+using test::error_of;
 
 template <class T>
 void require_malformed(etcd_result<T> const& r) {
