@@ -57,7 +57,12 @@ void failover::apply(fact::lease_granted const& f, time_point now) {
 }
 
 void failover::apply(fact::lease_renewed const& f, time_point now) {
-    if (lease_.phase != lease_phase::live || f.request != lease_.request) return;
+    if (f.request != lease_.request || f.request == 0) return;
+    if (lease_.phase == lease_phase::granting) {  // an adopted lease answered: it is ours again
+        apply(fact::lease_granted{f.request, lease_.id, f.ttl, f.sent}, now);
+        return;
+    }
+    if (lease_.phase != lease_phase::live) return;
     lease_.request = 0;
     lease_.failures = 0;
     // Measured from the send time: etcd cannot have handled the keepalive earlier.
@@ -72,7 +77,8 @@ void failover::apply(fact::lease_renewed const& f, time_point now) {
 }
 
 void failover::apply(fact::lease_gone const& f, time_point now) {
-    bool ours = (f.request == lease_.request && lease_.phase == lease_phase::live) ||
+    bool ours = (f.request == lease_.request && f.request != 0 &&
+                 (lease_.phase == lease_phase::live || lease_.phase == lease_phase::granting)) ||
                 (f.request == lock_.request && lock_.request != 0);
     if (!ours) return;
     drop_lease(now, "etcd reports the lease no longer exists");
@@ -114,6 +120,10 @@ void failover::apply(fact::campaign_done const& f, time_point) {
     lock_.failures = 0;
     lock_.recheck_at.reset();
     etcd_failing_ = false;
+    if (!f.won && f.holder && f.holder->this_monitor && f.holder->lease != lease_.id) {
+        adopt_lease(f.holder->lease);
+        return;
+    }
     bool mine = f.won || (f.holder && f.holder->lease == lease_.id);
     if (mine) {
         if (lock_.view != lock_view::mine) note(level::info, "lock acquired");
@@ -187,15 +197,7 @@ void failover::apply(fact::nodeos_exited const& f, time_point now) {
     if ((was == mode::active || lock_.view == lock_view::mine) && !shutting_down()) {
         // Hand the lock to a healthy peer now rather than after a TTL; campaign again later.
         hold_off_until_ = child_.start_at;
-        if (lease_.phase == lease_phase::live) {
-            lease_.phase = lease_phase::releasing;
-            lease_.request = next_request();
-            emit(act::release{lease_.request, lease_.id, policy_.release_timeout},
-                 "active nodeos exited: release the lock so that a healthy peer can take over");
-        }
-        lock_.view = lock_view::unknown;
-        lock_.request = 0;
-        lock_.recheck_at.reset();
+        release_lease("active nodeos exited: release the lock so that a healthy peer can take over");
     }
 }
 
@@ -249,21 +251,22 @@ void failover::fence(time_point now) {
     if (child_.phase == nodeos_phase::none) return;
     bool active = child_.as == mode::active;
     if (active && !child_.killed && !(lock_.view == lock_view::mine && lease_.phase == lease_phase::live)) {
-        kill_nodeos("the lock is lost: another node may be producing");
+        kill_nodeos(now, "the lock is lost: another node may be producing");
     } else if (active && child_.phase == nodeos_phase::running &&
                due(lease_.deadline - policy_.fence_graceful, now)) {
         stop_nodeos(now, cat("lease not renewed; ", to_ms(lease_.deadline - now),
                              " ms left before the lease deadline"));
     }
     if (child_.phase == nodeos_phase::stopping && !child_.killed && due(kill_time(), now)) {
-        kill_nodeos(active ? "graceful stop took too long: the lease deadline is near"
+        kill_nodeos(now, active ? "graceful stop took too long: the lease deadline is near"
                            : "graceful stop took longer than the stop timeout");
     }
-    if (active && child_.killed && !child_.overdue_reported && lease_.phase == lease_phase::live &&
-        due(lease_.deadline, now)) {
+    if (child_.killed && !child_.overdue_reported && due(child_.killed_at + policy_.reap_overdue, now)) {
         child_.overdue_reported = true;
-        note(level::error, "nodeos was killed but has not been reaped at the lease deadline "
-                           "(stuck in uninterruptible sleep?): a peer may start producing");
+        auto what = cat(name_of(child_.as), " nodeos survives SIGKILL after ", to_ms(now - child_.killed_at),
+                        " ms: stuck in uninterruptible sleep (a hung disk?)");
+        if (active) what += "; a peer may start producing once this node's lease expires";
+        note(level::error, what);
     }
 }
 
@@ -277,13 +280,7 @@ void failover::shut_down(time_point now) {
         due(kill_time(), now);
         return;
     }
-    if (lease_.phase == lease_phase::live) {
-        lease_.phase = lease_phase::releasing;
-        lease_.request = next_request();
-        emit(act::release{lease_.request, lease_.id, policy_.release_timeout},
-             "nodeos is stopped: release the lock so that a peer takes over at once");
-        return;
-    }
+    release_lease("nodeos is stopped: release the lock so that a peer takes over at once");
     if (lease_.phase == lease_phase::releasing) return;
     exited_ = true;
     emit(act::exit{0}, "nodeos is stopped and the lock released");
@@ -393,6 +390,35 @@ void failover::drop_lease(time_point now, std::string const& why) {
     lock_.recheck_at.reset();
 }
 
+// Revoking the lease deletes the key: a peer watching it takes over at once.
+void failover::release_lease(std::string why) {
+    lock_.view = lock_view::unknown;
+    lock_.request = 0;
+    lock_.recheck_at.reset();
+    if (lease_.phase != lease_phase::live) return;
+    lease_.phase = lease_phase::releasing;
+    lease_.request = next_request();
+    emit(act::release{lease_.request, lease_.id, policy_.release_timeout}, std::move(why));
+}
+
+// The key still names this monitor, under a lease it had presumed expired (etcd was out
+// of reach past the deadline, and kept the lease, as it does across a restart or a change
+// of leader). Renew that lease rather than let it expire and hand the lock to a peer for
+// nothing; only a successful renewal makes it ours again, with a deadline from its send time.
+void failover::adopt_lease(std::int64_t lease) {
+    if (lease_.phase == lease_phase::live) {
+        emit(act::release{next_request(), lease_.id, policy_.release_timeout},
+             "give back the new lease: an older one of this monitor still holds the lock");
+    }
+    lease_ = lease_state{};
+    lease_.phase = lease_phase::granting;
+    lease_.id = lease;
+    lease_.request = next_request();
+    lock_.view = lock_view::unknown;
+    emit(act::renew{lease_.request, lease, policy_.request_timeout},
+         cat("the lock is still held by this monitor's earlier lease ", lease, ": renew it"));
+}
+
 void failover::lose_lock(std::string const& why) {
     note(level::warning, cat("lock lost: ", why));
     lock_.view = lock_view::unknown;
@@ -417,9 +443,10 @@ time_point failover::kill_time() const {
     return child_.stop_by;
 }
 
-void failover::kill_nodeos(std::string const& why) {
+void failover::kill_nodeos(time_point now, std::string const& why) {
     child_.phase = nodeos_phase::stopping;
     child_.killed = true;
+    child_.killed_at = now;
     emit(act::signal_nodeos{SIGKILL}, cat("kill ", name_of(child_.as), " nodeos: ", why));
 }
 

@@ -41,6 +41,7 @@ struct policy {
     duration restart_max = seconds(30);
     duration stable_period = ttl * 3;       // a run this long clears the crash history
     int crash_loop = 3;                     // this many quick exits in a row: stop campaigning
+    duration reap_overdue = seconds(1);     // a SIGKILLed nodeos not reaped by then is reported
     duration decide_within = seconds(2);    // a fresh start waits this long for the lock's verdict
 
     static policy from(seconds ttl, seconds stop_timeout);
@@ -50,6 +51,7 @@ struct policy {
 struct holder_info {
     std::string who;  // node name and instance, for logs
     std::int64_t lease = 0;
+    bool this_monitor = false;  // written by this very process (its instance id), maybe under an older lease
 };
 
 // Facts: what happened. `request` ties an answer to the action that asked for it; the core
@@ -146,6 +148,7 @@ private:
         time_point since{};         // running: when it was started
         time_point stop_by{};       // stopping: the stop timeout ends; SIGKILL then at the latest
         bool killed = false;        // stopping: SIGKILL sent
+        time_point killed_at{};     // stopping: when SIGKILL was sent
         bool overdue_reported = false;
         time_point start_at{};      // none: earliest (re)start
         time_point waiting_since{}; // none: since when it waits for the lock's verdict
@@ -175,8 +178,10 @@ private:
 
     void drop_lease(time_point now, std::string const& why);
     void lose_lock(std::string const& why);
+    void release_lease(std::string why);
+    void adopt_lease(std::int64_t lease);
     void stop_nodeos(time_point now, std::string const& why);
-    void kill_nodeos(std::string const& why);
+    void kill_nodeos(time_point now, std::string const& why);
     time_point kill_time() const;
     bool may_campaign(time_point now) const;
     bool active_allowed(time_point now) const;

@@ -71,12 +71,16 @@ std::string describe_wait_status(int status) {
 }
 
 // The lock's value names its holder; a value written by another tool is shown as it is.
-holder_info holder_of(key_value const& kv) {
+holder_info holder_of(key_value const& kv, std::string const& our_instance) {
     holder_info h{kv.value.substr(0, 120), kv.lease};
     auto j = nlohmann::json::parse(kv.value, nullptr, false);
     if (j.is_object() && j.contains("node") && j["node"].is_string()) {
         h.who = j["node"].get<std::string>();
-        if (j.contains("instance") && j["instance"].is_string()) h.who += cat(" (", j["instance"].get<std::string>(), ")");
+        if (j.contains("instance") && j["instance"].is_string()) {
+            auto instance = j["instance"].get<std::string>();
+            h.who += cat(" (", instance, ")");
+            h.this_monitor = instance == our_instance;
+        }
     }
     return h;
 }
@@ -257,7 +261,7 @@ struct monitor::impl {
             }
             auto& reply = std::get<campaign_reply>(r);
             std::optional<holder_info> holder;
-            if (reply.holder) holder = holder_of(*reply.holder);
+            if (reply.holder) holder = holder_of(*reply.holder, instance);
             feed(fact::campaign_done{req, reply.won, reply.revision, holder});
         });
     }
@@ -281,7 +285,7 @@ struct monitor::impl {
                     if (ev.what == watch_event::type::del) {
                         feed(fact::key_deleted{ev.kv.mod_revision});
                     } else {
-                        feed(fact::key_written{ev.kv.mod_revision, holder_of(ev.kv)});
+                        feed(fact::key_written{ev.kv.mod_revision, holder_of(ev.kv, instance)});
                     }
                 }
             },

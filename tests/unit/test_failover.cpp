@@ -348,6 +348,45 @@ BOOST_AUTO_TEST_CASE(watch_end_rereads_the_key_and_keeps_the_producer) {
     BOOST_TEST(!r.signalled(SIGKILL));
 }
 
+BOOST_AUTO_TEST_CASE(surviving_lease_of_this_monitor_is_adopted_not_handed_over) {
+    rig r;
+    r.become_active();
+    auto old_lease = r.lease_id;
+    // etcd is out of reach past the deadline: fenced, then the lease is presumed expired.
+    while (r.core.has_lease()) {
+        r.advance(r.core.next_wakeup() - r.now);
+        if (auto k = r.find<act::renew>()) r.feed(fact::request_failed{k->request, "connection refused"});
+        if (r.signalled(SIGKILL)) r.feed(fact::nodeos_exited{"killed by signal 9"});
+    }
+    // etcd is back with the old lease intact: a new lease, whose campaign finds the old one.
+    while (!r.find<act::grant>()) r.advance(r.core.next_wakeup() - r.now);
+    auto g = r.expect<act::grant>("a new grant");
+    r.feed(fact::lease_granted{g.request, 70, r.p.ttl, r.now});
+    auto c = r.expect<act::campaign>("a campaign");
+    r.feed(fact::campaign_done{c.request, false, 900, holder_info{"me", old_lease, true}});
+    auto k = r.expect<act::renew>("a renewal of the surviving lease");
+    BOOST_TEST(k.lease == old_lease);
+    BOOST_TEST(r.expect<act::release>("the new lease given back").lease == 70);
+    BOOST_TEST(!r.core.holds_lock());  // not before the renewal proves it alive
+    auto sent = r.now;
+    r.now += 5ms;
+    r.feed(fact::lease_renewed{k.request, r.p.ttl, sent});
+    BOOST_TEST((*r.core.lease_deadline() == sent + r.p.ttl));
+    r.feed(fact::campaign_done{r.expect<act::campaign>("a campaign").request, false, 901,
+                               holder_info{"me", old_lease, true}});
+    BOOST_TEST(r.core.holds_lock());
+}
+
+BOOST_AUTO_TEST_CASE(adopted_lease_found_dead_is_replaced) {
+    rig r;
+    r.feed(fact::start{});
+    r.grant_ok();
+    auto c = r.expect<act::campaign>("a campaign");
+    r.feed(fact::campaign_done{c.request, false, 5, holder_info{"me", 3, true}});
+    r.feed(fact::lease_gone{r.expect<act::renew>("a renewal of the old lease").request});
+    r.expect<act::grant>("a fresh grant");
+}
+
 BOOST_AUTO_TEST_CASE(failed_campaign_is_retried) {
     rig r;
     r.feed(fact::start{});
@@ -487,6 +526,30 @@ BOOST_AUTO_TEST_CASE(release_failure_still_exits) {
     r.feed(fact::nodeos_exited{"exit code 0"});
     r.feed(fact::request_failed{r.expect<act::release>("a release").request, "timeout"});
     BOOST_TEST(r.expect<act::exit>("an exit").code == 0);
+}
+
+BOOST_AUTO_TEST_CASE(own_release_is_not_reported_as_a_lost_lock) {
+    rig r;
+    r.become_active();
+    r.feed(fact::stop_requested{"SIGTERM"});
+    r.feed(fact::nodeos_exited{"exit code 0"});
+    r.expect<act::release>("a release");
+    r.feed(fact::key_deleted{600});  // the watch sees our own revoke
+    for (auto const& a : r.last) BOOST_TEST(a.reason.find("lost") == std::string::npos, a.reason);
+}
+
+BOOST_AUTO_TEST_CASE(nodeos_surviving_sigkill_is_reported) {
+    rig r;
+    r.become_active();
+    r.feed(fact::key_deleted{700});
+    BOOST_TEST(r.signalled(SIGKILL));
+    r.advance(r.p.reap_overdue);
+    bool reported = false;
+    for (auto const& a : r.last) {
+        auto n = std::get_if<act::note>(&a.what);
+        if (n && n->lvl == level::error && a.reason.find("uninterruptible") != std::string::npos) reported = true;
+    }
+    BOOST_TEST(reported, "expected an error about a nodeos that survives SIGKILL in: " << r.listing());
 }
 
 BOOST_AUTO_TEST_CASE(second_signal_kills_and_exits_at_once) {
