@@ -7,6 +7,16 @@ namespace nm {
 
 char const* name_of(mode m) { return m == mode::active ? "active" : "standby"; }
 
+char const* act::name_of(fence_cause c) {
+    switch (c) {
+    case fence_cause::none: return "none";
+    case fence_cause::deadline: return "deadline";
+    case fence_cause::lost_lock: return "lost_lock";
+    case fence_cause::frozen: return "frozen";
+    }
+    return "?";
+}
+
 policy policy::from(seconds ttl, seconds stop_timeout) {
     policy p;
     p.ttl = ttl;
@@ -219,7 +229,10 @@ void failover::apply(fact::stop_requested const& f, time_point) {
 void failover::reconcile(time_point now) {
     wakeup_ = time_point::max();
     if (exited_) return;
+    deadline_missed_ = false;
     if (lease_.phase == lease_phase::live && due(lease_.deadline, now)) {
+        // A producer still running here means the loop did not run in time to fence it.
+        deadline_missed_ = child_.phase == nodeos_phase::running && child_.as == mode::active;
         drop_lease(now, "no keepalive acknowledged for a whole TTL: the lease may have expired");
     }
     if (child_.phase == nodeos_phase::running && crashes_ > 0 &&
@@ -251,15 +264,17 @@ void failover::fence(time_point now) {
     if (child_.phase == nodeos_phase::none) return;
     bool active = child_.as == mode::active;
     if (active && !child_.killed && !(lock_.view == lock_view::mine && lease_.phase == lease_phase::live)) {
-        kill_nodeos(now, "the lock is lost: another node may be producing");
+        kill_nodeos(now, "the lock is lost: another node may be producing",
+                    deadline_missed_ ? act::fence_cause::frozen : act::fence_cause::lost_lock);
     } else if (active && child_.phase == nodeos_phase::running &&
                due(lease_.deadline - policy_.fence_graceful, now)) {
         stop_nodeos(now, cat("lease not renewed; ", to_ms(lease_.deadline - now),
-                             " ms left before the lease deadline"));
+                             " ms left before the lease deadline"), act::fence_cause::deadline);
     }
     if (child_.phase == nodeos_phase::stopping && !child_.killed && due(kill_time(), now)) {
         kill_nodeos(now, active ? "graceful stop took too long: the lease deadline is near"
-                           : "graceful stop took longer than the stop timeout");
+                           : "graceful stop took longer than the stop timeout",
+                    active && kill_time() < child_.stop_by ? act::fence_cause::deadline : act::fence_cause::none);
     }
     if (child_.killed && !child_.overdue_reported && due(child_.killed_at + policy_.reap_overdue, now)) {
         child_.overdue_reported = true;
@@ -424,11 +439,11 @@ void failover::lose_lock(std::string const& why) {
     lock_.view = lock_view::unknown;
 }
 
-void failover::stop_nodeos(time_point now, std::string const& why) {
+void failover::stop_nodeos(time_point now, std::string const& why, act::fence_cause cause) {
     child_.phase = nodeos_phase::stopping;
     child_.killed = false;
     child_.stop_by = now + policy_.stop_timeout;
-    emit(act::signal_nodeos{SIGTERM},
+    emit(act::signal_nodeos{SIGTERM, cause},
          cat("stop ", name_of(child_.as), " nodeos gracefully (SIGKILL in ", to_ms(kill_time() - now),
              " ms at the latest): ", why));
     due(kill_time(), now);
@@ -443,11 +458,11 @@ time_point failover::kill_time() const {
     return child_.stop_by;
 }
 
-void failover::kill_nodeos(time_point now, std::string const& why) {
+void failover::kill_nodeos(time_point now, std::string const& why, act::fence_cause cause) {
     child_.phase = nodeos_phase::stopping;
     child_.killed = true;
     child_.killed_at = now;
-    emit(act::signal_nodeos{SIGKILL}, cat("kill ", name_of(child_.as), " nodeos: ", why));
+    emit(act::signal_nodeos{SIGKILL, cause}, cat("kill ", name_of(child_.as), " nodeos: ", why));
 }
 
 duration failover::backoff(duration first, duration cap, int failures) const {

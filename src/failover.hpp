@@ -85,7 +85,11 @@ struct campaign { std::uint64_t request; std::int64_t lease; duration timeout; }
 struct release { std::uint64_t request; std::int64_t lease; duration timeout; };
 struct watch { std::int64_t from_revision; };  // replaces the current watch
 struct start_nodeos { mode as; };
-struct signal_nodeos { int signal; };           // to nodeos's process group
+// Why a producer is fenced, for the metrics; none for stops that are not fences.
+enum class fence_cause { none, deadline, lost_lock, frozen };
+char const* name_of(fence_cause c);
+
+struct signal_nodeos { int signal; fence_cause cause = fence_cause::none; };  // to nodeos's process group
 struct exit { int code; };
 struct note { level lvl; };                     // only a log line
 }  // namespace act
@@ -180,8 +184,8 @@ private:
     void lose_lock(std::string const& why);
     void release_lease(std::string why);
     void adopt_lease(std::int64_t lease);
-    void stop_nodeos(time_point now, std::string const& why);
-    void kill_nodeos(time_point now, std::string const& why);
+    void stop_nodeos(time_point now, std::string const& why, act::fence_cause cause = act::fence_cause::none);
+    void kill_nodeos(time_point now, std::string const& why, act::fence_cause cause = act::fence_cause::none);
     time_point kill_time() const;
     bool may_campaign(time_point now) const;
     bool active_allowed(time_point now) const;
@@ -204,6 +208,7 @@ private:
     std::uint64_t last_request_ = 0;
     time_point wakeup_ = time_point::max();
     std::optional<time_point> deadman_at_;
+    bool deadline_missed_ = false;   // the lease deadline passed before this monitor ran again
     std::vector<action> out_;
 };
 

@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
         case command_line::what::run: break;
         }
         set_debug_logging(cl.cfg.debug);
+        set_log_format(cl.cfg.json_logs ? log_format::json : log_format::text);
+        set_journal_priorities(stderr_is_journal());
         monitor m(std::move(cl.cfg));
         return m.run();
     } catch (usage_error const& e) {

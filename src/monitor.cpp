@@ -21,6 +21,7 @@
 #include "etcd_client.hpp"
 #include "failover.hpp"
 #include "log.hpp"
+#include "operations.hpp"
 #include "version.hpp"
 
 namespace nm {
@@ -105,11 +106,14 @@ struct monitor::impl {
     asio::posix::stream_descriptor signals{io};
     pid_t child = 0;
     std::optional<int> exit_code;
+    operations ops;
+    std::string step_reason;  // the latest action's reason, for the state transition it causes
 
     explicit impl(config c)
         : cfg(std::move(c)),
           core(policy::from(seconds(cfg.lease_ttl), seconds(cfg.stop_timeout))),
-          etcd(io, resolve(cfg.etcd_endpoints), tls_files{cfg.etcd_ca, cfg.etcd_cert, cfg.etcd_key}) {
+          etcd(io, resolve(cfg.etcd_endpoints), tls_files{cfg.etcd_ca, cfg.etcd_cert, cfg.etcd_key}),
+          ops(io, cfg, core) {
         value = nlohmann::json{{"node", cfg.node_name}, {"instance", instance}, {"pid", ::getpid()}}.dump();
         open_timer();
         open_signals();
@@ -147,10 +151,13 @@ struct monitor::impl {
         return exit_code.value_or(1);
     }
 
+    void failed(char const* kind) { ++ops.stats().etcd_errors[kind]; }
+
     // ---- facts in --------------------------------------------------------------------
 
     void feed(fact_t const& f) {
         for (auto const& a : core.handle(f, boot_clock::now())) perform(a);
+        ops.after_step(step_reason);
         if (exit_code) return;
         if (auto at = core.deadman_at()) {
             deadman.arm(*at);
@@ -197,7 +204,10 @@ struct monitor::impl {
         switch (sig) {
         case SIGCHLD: reap(); break;
         case SIGTERM:
-        case SIGINT: feed(fact::stop_requested{cat("SIG", sigabbrev_np(sig))}); break;
+        case SIGINT:
+            ops.stop_requested();
+            feed(fact::stop_requested{cat("SIG", sigabbrev_np(sig))});
+            break;
         default: log(level::info, cat("SIG", sigabbrev_np(sig), " ignored")); break;
         }
     }
@@ -211,6 +221,7 @@ struct monitor::impl {
                 continue;
             }
             child = 0;
+            ops.nodeos_ended();
             auto how = describe_wait_status(status);
             log(level::info, cat("nodeos pid ", pid, " ended: ", how));
             feed(fact::nodeos_exited{how});
@@ -221,6 +232,7 @@ struct monitor::impl {
     // ---- actions out -----------------------------------------------------------------
 
     void perform(action const& a) {
+        if (!std::holds_alternative<act::note>(a.what)) step_reason = a.reason;
         std::visit([&](auto const& what) { perform(what, a.reason); }, a.what);
     }
 
@@ -229,8 +241,12 @@ struct monitor::impl {
     void perform(act::grant const& g, std::string const& reason) {
         log(level::debug, cat("grant a lease: ", reason));
         auto sent = boot_clock::now();
+        ++ops.stats().etcd_requests["grant"];
         etcd.grant(cfg.lease_ttl, g.timeout, [this, req = g.request, sent](etcd_result<lease_grant> r) {
-            if (auto e = error_of(r)) return feed(fact::request_failed{req, describe(*e)});
+            if (auto e = error_of(r)) {
+                failed("grant");
+                return feed(fact::request_failed{req, describe(*e)});
+            }
             auto& lease = std::get<lease_grant>(r);
             feed(fact::lease_granted{req, lease.id, seconds(lease.ttl_seconds), sent});
         });
@@ -241,12 +257,15 @@ struct monitor::impl {
         // Taken before the request leaves: etcd cannot handle it earlier, so the deadline
         // computed from this instant is never later than the server's.
         auto sent = boot_clock::now();
+        ++ops.stats().etcd_requests["keepalive"];
         etcd.keepalive(k.lease, k.timeout, [this, req = k.request, sent](etcd_result<keepalive_reply> r) {
             if (auto e = error_of(r)) {
+                failed("keepalive");
                 if (e->lease_not_found()) return feed(fact::lease_gone{req});
                 return feed(fact::request_failed{req, describe(*e)});
             }
             auto& reply = std::get<keepalive_reply>(r);
+            ops.stats().keepalive_rtt.observe(std::chrono::duration<double>(boot_clock::now() - sent).count());
             if (!reply.ttl_seconds) return feed(fact::lease_gone{req});
             feed(fact::lease_renewed{req, seconds(*reply.ttl_seconds), sent});
         });
@@ -254,8 +273,10 @@ struct monitor::impl {
 
     void perform(act::campaign const& c, std::string const& reason) {
         log(level::debug, cat("campaign with lease ", c.lease, ": ", reason));
+        ++ops.stats().etcd_requests["campaign"];
         etcd.campaign(key, value, c.lease, c.timeout, [this, req = c.request](etcd_result<campaign_reply> r) {
             if (auto e = error_of(r)) {
+                failed("campaign");
                 if (e->lease_not_found()) return feed(fact::lease_gone{req});
                 return feed(fact::request_failed{req, describe(*e)});
             }
@@ -268,8 +289,10 @@ struct monitor::impl {
 
     void perform(act::release const& r, std::string const& reason) {
         log(level::info, cat("release lease ", r.lease, ": ", reason));
+        ++ops.stats().etcd_requests["revoke"];
         etcd.revoke(r.lease, r.timeout, [this, req = r.request](etcd_result<std::monostate> res) {
             auto e = error_of(res);
+            if (e) failed("revoke");
             if (e && !e->lease_not_found()) return feed(fact::request_failed{req, describe(*e)});
             feed(fact::released{req});
         });
@@ -277,6 +300,7 @@ struct monitor::impl {
 
     void perform(act::watch const& w, std::string const& reason) {
         log(level::debug, cat("watch from revision ", w.from_revision, ": ", reason));
+        ++ops.stats().etcd_requests["watch"];
         etcd.watch(
             key, w.from_revision,
             [this](watch_message const& m) {
@@ -289,7 +313,10 @@ struct monitor::impl {
                     }
                 }
             },
-            [this](etcd_error const& e) { feed(fact::watch_ended{describe(e)}); });
+            [this](etcd_error const& e) {
+                failed("watch");
+                feed(fact::watch_ended{describe(e)});
+            });
     }
 
     void perform(act::start_nodeos const& s, std::string const& reason) {
@@ -299,21 +326,25 @@ struct monitor::impl {
         argv.insert(argv.end(), {"--config-dir", dir});
         // The relay keeps itself alive until the child's side of the pipe closes, so the
         // last lines of an exited nodeos are still logged after a new one has started.
-        auto relay = std::make_shared<output_relay>(io, [tag = cat("[nodeos ", name_of(s.as), "] ")](std::string_view line) {
+        auto relay = std::make_shared<output_relay>(io, [this, tag = cat("[nodeos ", name_of(s.as), "] ")](std::string_view line) {
+            ops.stats().count_block_line(line);
             log(level::info, cat(tag, line));
         });
         try {
             child = spawn_process(argv, relay->write_end());
+            ops.nodeos_started(child, s.as);
             relay->start();
             log(level::info, cat("started ", name_of(s.as), " nodeos pid ", child, " with --config-dir ", dir, ": ", reason));
         } catch (std::system_error const& e) {
             log(level::error, cat("could not start nodeos: ", e.what()));
+            ops.nodeos_start_failed();
             asio::post(io, [this, why = std::string(e.what())] { feed(fact::nodeos_exited{why}); });
         }
     }
 
     void perform(act::signal_nodeos const& s, std::string const& reason) {
         if (child <= 0) return;
+        ops.nodeos_signalled(s);
         log(level::info, cat("SIG", sigabbrev_np(s.signal), " to nodeos pid ", child, ": ", reason));
         if (::kill(-child, s.signal) != 0 && errno != ESRCH) {
             log(level::error, cat("kill(", -child, "): ", std::strerror(errno)));
@@ -323,6 +354,7 @@ struct monitor::impl {
     void perform(act::exit const& e, std::string const& reason) {
         log(level::info, cat("exit ", e.code, ": ", reason));
         exit_code = e.code;
+        ops.close();
         deadman.disarm();
         etcd.close();
         io.stop();

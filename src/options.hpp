@@ -23,6 +23,13 @@ struct endpoint_url {
 // "http://host:port" or "https://[v6]:port"; a trailing "/" is allowed. nullopt if invalid.
 std::optional<endpoint_url> parse_endpoint_url(std::string_view url);
 
+// --metrics-addr "host:port" with a numeric IPv4 or "[v6]" host; nullopt if invalid.
+struct listen_address {
+    std::string host;
+    std::uint16_t port = 0;
+};
+std::optional<listen_address> parse_listen_address(std::string_view text);
+
 struct config {
     std::string active_config_dir = "/etc/nodeos-active-configs/";
     std::string standby_config_dir = "/etc/nodeos-standby-configs/";
@@ -35,6 +42,9 @@ struct config {
     int lease_ttl = 10;
     int stop_timeout = 30;
     bool debug = false;
+    std::optional<listen_address> metrics_addr = listen_address{"127.0.0.1", 3000};  // nullopt: no endpoint
+    bool json_logs = false;
+    std::string config_file;  // --config, when given
 
     bool tls() const { return !etcd_ca.empty() || !etcd_cert.empty(); }
 };
@@ -45,7 +55,8 @@ struct command_line {
     config cfg;
 };
 
-// Parses and checks the flags, and the files they name. Throws usage_error.
+// Parses and checks the flags, the --config file and the files they name. Throws
+// usage_error; errors in the config file name the file and the line.
 command_line parse_command_line(int argc, char const* const* argv);
 
 }  // namespace nm

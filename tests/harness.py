@@ -425,7 +425,13 @@ class Monitor:
             "--stop-timeout": str(stop_timeout),
             "--node-name": name,
         }
+        # Each monitor its own HTTP endpoint, as two on one machine cannot share port 3000;
+        # unless the caller chose one in extra_args.
+        given = [a for a in extra_args if a == "--metrics-addr" or a.startswith("--metrics-addr=")]
+        if not given:
+            flags["--metrics-addr"] = f"127.0.0.1:{free_port()}"
         flags.update(overrides or {})
+        self.metrics_addr = flags.get("--metrics-addr")
         self.argv = [MONITOR]
         for flag, value in flags.items():
             if value is not None:

@@ -670,3 +670,57 @@ BOOST_AUTO_TEST_CASE(random_faults_never_leave_a_producer_past_the_lease_deadlin
         }
     }
 }
+
+// Why each signal to nodeos was sent, for the fences_total metric.
+BOOST_AUTO_TEST_SUITE(fence_causes)
+
+namespace {
+std::optional<act::fence_cause> cause_of(rig const& r, int sig) {
+    for (auto const& a : r.last)
+        if (auto s = std::get_if<act::signal_nodeos>(&a.what); s && s->signal == sig) return s->cause;
+    return std::nullopt;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(failed_renewals_fence_for_the_deadline) {
+    rig r;
+    r.become_active();
+    std::optional<act::fence_cause> term, kill;
+    while (!kill) {
+        r.advance(r.core.next_wakeup() - r.now);
+        if (auto k = r.find<act::renew>()) r.feed(fact::request_failed{k->request, "timeout"});
+        if (!term) term = cause_of(r, SIGTERM);
+        kill = cause_of(r, SIGKILL);
+    }
+    BOOST_TEST((term == act::fence_cause::deadline));
+    BOOST_TEST((kill == act::fence_cause::deadline));
+}
+
+BOOST_AUTO_TEST_CASE(a_lost_lock_fences_for_the_lock) {
+    rig r;
+    r.become_active();
+    r.feed(fact::key_deleted{200});
+    BOOST_TEST((cause_of(r, SIGKILL) == act::fence_cause::lost_lock));
+}
+
+BOOST_AUTO_TEST_CASE(waking_past_the_deadline_fences_as_frozen) {
+    rig r;
+    r.become_active();
+    r.now = *r.core.lease_deadline() + 100ms;  // the loop did not run for a whole TTL
+    r.feed(fact::tick{});
+    BOOST_TEST((cause_of(r, SIGKILL) == act::fence_cause::frozen));
+}
+
+BOOST_AUTO_TEST_CASE(ordinary_stops_are_not_fences) {
+    rig r;
+    r.become_active();
+    r.feed(fact::stop_requested{"SIGTERM"});
+    BOOST_TEST((cause_of(r, SIGTERM) == act::fence_cause::none));
+    rig s;
+    s.become_standby();
+    s.feed(fact::key_deleted{300});
+    s.campaign_result(true);
+    BOOST_TEST((cause_of(s, SIGTERM) == act::fence_cause::none), "a standby switching to active");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

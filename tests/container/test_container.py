@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""The Debian package in a real systemd: a Debian 12 container booted with systemd-nspawn,
+the .deb installed in it, the unit started against an etcd and the nodeos simulator.
+
+It checks that the package creates the user and leaves the unit disabled, that
+`systemd-analyze verify` is clean, that the unit is active only after READY=1 (nodeos
+running), that `systemctl status` shows the STATUS line and `journalctl -p` filters by
+priority, that stopping the unit stops nodeos and hands the lock to a peer, and that a
+monitor frozen with SIGSTOP is killed by the watchdog together with its nodeos.
+
+Run through scripts/container-test (it builds the package and the root file system).
+The container shares the host's network: etcd and the peer monitor run on the host.
+Environment: NM_DEB (the package), NM_ROOTFS (a debootstrap tree, not modified),
+NM_WORK (a scratch directory)."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from harness import (  # noqa: E402
+    SIM, Etcd, Ledger, Monitor, free_port, make_config_dirs, stop_monitors, wait_until)
+
+GROUP = "ct-group"
+NODE = "ct-node"
+WATCHDOG_SEC = 3  # the unit's WatchdogSec
+
+
+def find_container_init(nspawn_pid):
+    """The host PID of the container's PID 1: a descendant of systemd-nspawn whose PID in
+    its own namespace is 1."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                status = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+        except OSError:
+            continue
+        nspids = status.get("NSpid", "").split()
+        if len(nspids) >= 2 and nspids[-1] == "1":
+            pid = int(entry)
+            parent = int(status.get("PPid", 0))
+            while parent > 1:
+                if parent == nspawn_pid:
+                    return pid
+                with open(f"/proc/{parent}/status") as f:
+                    parent = int(next(l.split()[1] for l in f if l.startswith("PPid:")))
+    return None
+
+
+class Container:
+    """A booted systemd-nspawn container, driven with nsenter."""
+
+    def __init__(self, root, log_path):
+        self.root = root
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(
+            ["systemd-nspawn", "-D", root, "-b", "--register=no", "--keep-unit", "--console=pipe",
+             "--machine=nm-container-test"],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        self.init_pid = wait_until(lambda: self._alive() and find_container_init(self.proc.pid), 30,
+                                   "the container's systemd to start")
+
+    def _alive(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"systemd-nspawn exited with {self.proc.returncode}")
+        return True
+
+    def run(self, *argv, check=True, timeout=60):
+        done = subprocess.run(["nsenter", "-t", str(self.init_pid), "-a", *argv],
+                              capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            raise AssertionError(f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
+        return done
+
+    def show(self, *props):
+        out = self.run("systemctl", "show", "nodeos-monitor", *[f"-p{p}" for p in props]).stdout
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    def journal(self, *args):
+        return self.run("journalctl", "--no-pager", "-u", "nodeos-monitor", *args, check=False).stdout
+
+    def pid_alive(self, pid):
+        return self.run("test", "-d", f"/proc/{pid}", check=False).returncode == 0
+
+    def children(self, pid):
+        out = self.run("sh", "-c", f"cat /proc/{pid}/task/*/children 2>/dev/null || true", check=False).stdout
+        return [int(p) for p in out.split()]
+
+    def poweroff(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)  # nspawn asks the container's systemd to power off
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+class ContainerTest(unittest.TestCase):
+
+    def setUp(self):
+        self.deb = os.environ["NM_DEB"]
+        base = os.environ["NM_ROOTFS"]
+        self.work = os.environ["NM_WORK"]
+        shutil.rmtree(self.work, ignore_errors=True)
+        os.makedirs(self.work)
+        if not os.environ.get("NM_KEEP_WORKDIR"):
+            self.addCleanup(shutil.rmtree, self.work, True)  # last: after the container is gone
+        self.root = os.path.join(self.work, "root")
+        subprocess.run(["cp", "-a", base, self.root], check=True)
+        self.etcd = Etcd(self.work)
+        self.etcd.start()
+        self.addCleanup(self.etcd.stop)
+        self.peers = []
+        self.addCleanup(lambda: stop_monitors(self.peers))
+        self.metrics_port = free_port()
+        self.prepare_root()
+        self.ct = Container(self.root, os.path.join(self.work, "container.log"))
+        self.addCleanup(self.ct.poweroff)
+        # "offline" until its manager answers on the bus, "starting" until the boot is done.
+        states = []
+
+        def booted():
+            states.append(self.ct.run("systemctl", "is-system-running", check=False).stdout.strip())
+            return states[-1] in ("running", "degraded")
+        wait_until(booted, 90, "the container's systemd to finish booting")
+        self.ledger = Ledger(os.path.join(self.root, "var/lib/nodeos/ledger.jsonl"))
+
+    def prepare_root(self):
+        """The simulator as nodeos, its two config dirs, and the package, inside the tree."""
+        os.makedirs(os.path.join(self.root, "opt/nm-test"), exist_ok=True)
+        shutil.copy(SIM, os.path.join(self.root, "opt/nm-test/nodeos_sim.py"))
+        active, standby = make_config_dirs(os.path.join(self.work, "configs"))
+        shutil.copytree(active, os.path.join(self.root, "etc/nodeos-active-configs"))
+        shutil.copytree(standby, os.path.join(self.root, "etc/nodeos-standby-configs"))
+        shutil.copy(self.deb, os.path.join(self.root, "root/nodeos-monitor.deb"))
+
+    def write_config(self):
+        text = "\n".join([
+            "# written by the container test",
+            "nodeos = /opt/nm-test/nodeos_sim.py",
+            f"etcd-endpoints = {self.etcd.url}",
+            f"failover-group = {GROUP}",
+            f"node-name = {NODE}",
+            "stop-timeout = 5",
+            f"metrics-addr = 127.0.0.1:{self.metrics_port}",
+            "nodeos-args = --data-dir=/var/lib/nodeos",
+            f"nodeos-args = --sim-node={NODE}",
+            "nodeos-args = --sim-ledger=/var/lib/nodeos/ledger.jsonl",
+            "nodeos-args = --sim-block-ms=100",
+            ""])
+        with open(os.path.join(self.root, "etc/nodeos-monitor/nodeos-monitor.conf"), "w") as f:
+            f.write(text)
+
+    def status_text(self):
+        return self.ct.show("StatusText")["StatusText"]
+
+    def wait_status(self, prefix, timeout):
+        return wait_until(lambda: self.status_text().startswith(prefix), timeout,
+                          f"the unit's status to start with {prefix!r} (now {self.status_text()!r})")
+
+    def producers(self, ledger, within_ms=500):
+        return ledger.current_producers(within_ms)
+
+    def test_package_in_systemd(self):
+        timings = {}
+        # --- install: the user, the files, a disabled unit ------------------------------
+        self.ct.run("dpkg", "-i", "/root/nodeos-monitor.deb", timeout=120)
+        self.ct.run("getent", "passwd", "nodeos-monitor")
+        self.assertEqual(self.ct.run("systemctl", "is-enabled", "nodeos-monitor", check=False).stdout.strip(),
+                         "disabled")
+        self.assertEqual(self.ct.run("systemctl", "is-active", "nodeos-monitor", check=False).stdout.strip(),
+                         "inactive")
+        conf = self.ct.run("stat", "-c", "%U:%G %a", "/etc/nodeos-monitor/nodeos-monitor.conf").stdout.split()
+        self.assertEqual(conf, ["root:nodeos-monitor", "640"])
+        verify = self.ct.run("systemd-analyze", "verify", "--man=no", "nodeos-monitor.service", check=False)
+        self.assertEqual((verify.returncode, verify.stdout + verify.stderr), (0, ""), "systemd-analyze verify")
+        self.write_config()
+
+        # --- READY only once nodeos runs: with etcd frozen, the monitor waits for the
+        # lock's verdict before it starts nodeos as a validator, and the unit activates
+        # only then.
+        self.etcd.pause()
+        started = time.monotonic()
+        self.ct.run("systemctl", "start", "--no-block", "nodeos-monitor")
+        samples = []
+
+        def active():
+            p = self.ct.show("ActiveState", "SubState", "MainPID")
+            has_nodeos = p["MainPID"] != "0" and bool(self.ct.children(int(p["MainPID"])))
+            samples.append((p["ActiveState"], p["SubState"], has_nodeos))
+            return p["ActiveState"] == "active"
+        wait_until(active, 20, "the unit to become active")
+        timings["start to active (etcd frozen)"] = time.monotonic() - started
+        self.assertIn(("activating", "start", False), samples, f"never seen activating: {samples}")
+        self.assertTrue(all(n for state, _, n in samples if state == "active"), samples)
+        self.assertTrue(self.status_text().startswith("standby"), self.status_text())
+        # The frozen etcd lets the grant time out: a warning, for journalctl -p below.
+        wait_until(lambda: "lease grant failed" in self.ct.journal("-p", "warning", "-o", "cat"), 10,
+                   "a warning in the journal")
+        self.etcd.resume()
+        self.wait_status("active since", 30)
+        status = self.ct.run("systemctl", "status", "--no-pager", "nodeos-monitor", check=False).stdout
+        self.assertRegex(status, r"Active: active \(running\)")
+        self.assertRegex(status, r'Status: "active since \d{4}-')
+        wait_until(lambda: self.producers(self.ledger) == [NODE], 10, "the unit's nodeos to produce")
+
+        # journalctl -p works: warnings (etcd was frozen) without the info lines.
+        warnings = self.ct.journal("-p", "warning", "-o", "cat")
+        self.assertIn("lease grant failed", warnings)
+        self.assertNotRegex(warnings, r"started (active|standby) nodeos")
+        entries = [json.loads(l) for l in self.ct.journal("-o", "json").splitlines() if l.startswith("{")]
+        priorities = {e.get("PRIORITY") for e in entries if e.get("SYSLOG_IDENTIFIER") == "nodeos-monitor"}
+        self.assertTrue({"4", "6"} <= priorities, priorities)
+
+        # --- stop: nodeos stops, the lease is released, the peer takes over at once -----
+        peer = Monitor(self.work, "host-peer", [self.etcd.url], GROUP, ttl=10, stop_timeout=5,
+                       block_ms=100)
+        self.peers.append(peer)
+        peer.wait_nodeos_mode("validator", 15)
+        unit_pid = [r for r in self.ledger.starts(NODE)][-1]["pid"]
+        sent = time.monotonic_ns()
+        self.ct.run("systemctl", "stop", "nodeos-monitor", timeout=60)
+        timings["systemctl stop"] = (time.monotonic_ns() - sent) / 1e9
+        self.assertEqual(self.ct.show("ActiveState")["ActiveState"], "inactive")
+        self.assertTrue(self.ledger.events("stop", node=NODE, pid=unit_pid), "nodeos stopped gracefully")
+        first = wait_until(lambda: peer.ledger.first_block_after(sent, "host-peer"), 5,
+                           "the peer to produce after the unit stopped")
+        timings["stop to the peer's first block"] = (first["t"] - sent) / 1e9
+        last_unit_block = self.ledger.last_block_time(NODE, pid=unit_pid)
+        self.assertLess(last_unit_block, first["t"], "the unit's producer overlapped the peer's")
+        peer.stop()
+
+        # --- frozen monitor: the watchdog kills it and its nodeos -------------------------
+        self.ct.run("systemctl", "start", "nodeos-monitor", timeout=60)
+        self.wait_status("active since", 30)
+        wait_until(lambda: self.producers(self.ledger) == [NODE], 10, "the unit to produce again")
+        main_pid = int(self.ct.show("MainPID")["MainPID"])
+        nodeos_pid = self.ct.children(main_pid)[0]
+        frozen = time.monotonic_ns()
+        self.ct.run("systemctl", "kill", "--kill-whom=main", "--signal=SIGSTOP", "nodeos-monitor")
+        wait_until(lambda: not self.ct.pid_alive(nodeos_pid), WATCHDOG_SEC + 5,
+                   "the watchdog to kill the frozen monitor's nodeos")
+        timings["SIGSTOP to nodeos gone"] = (time.monotonic_ns() - frozen) / 1e9
+        self.assertFalse(self.ct.pid_alive(main_pid) and main_pid != int(self.ct.show("MainPID")["MainPID"]))
+        self.assertRegex(self.ct.journal("-o", "cat"), r"[Ww]atchdog timeout")
+        last = self.ledger.last_block_time(NODE, pid=nodeos_pid)
+        self.assertLess((last - frozen) / 1e9, WATCHDOG_SEC + 1.5, "the producer outlived the watchdog")
+        wait_until(lambda: int(self.ct.show("NRestarts")["NRestarts"]) >= 1, 10,
+                   "Restart=on-failure to start the unit again")
+        self.wait_status("active since", 30)
+        self.ct.run("systemctl", "stop", "nodeos-monitor", timeout=60)
+        for what, seconds in timings.items():
+            print(f"measured: {what}: {seconds:.2f} s", flush=True)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
