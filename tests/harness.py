@@ -62,12 +62,14 @@ class Etcd:
     """One etcd member on free loopback ports, with its own data directory."""
 
     def __init__(self, workdir, name="m1", client_port=None, peer_port=None, cluster=None,
-                 extra_args=()):
+                 extra_args=(), advertise_peer_url=None):
         self.name = name
         self.client_port = client_port or free_port()
         self.peer_port = peer_port or free_port()
         self.url = f"http://127.0.0.1:{self.client_port}"
         self.peer_url = f"http://127.0.0.1:{self.peer_port}"
+        # What its peers dial: its own peer port, or a proxy in front of it.
+        self.advertise_peer_url = advertise_peer_url or self.peer_url
         self.data_dir = os.path.join(workdir, f"etcd-{name}")
         self.log_path = os.path.join(workdir, f"etcd-{name}.log")
         self.cluster = cluster or f"{name}={self.peer_url}"
@@ -79,7 +81,7 @@ class Etcd:
         args = [etcd, "--name", self.name, "--data-dir", self.data_dir,
                 "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
                 "--listen-peer-urls", self.peer_url,
-                "--initial-advertise-peer-urls", self.peer_url,
+                "--initial-advertise-peer-urls", self.advertise_peer_url,
                 "--initial-cluster", self.cluster,
                 "--initial-cluster-token", "nm-test",
                 "--initial-cluster-state", cluster_state,

@@ -1,0 +1,519 @@
+#!/usr/bin/env python3
+"""The randomized fault run: three monitors (each supervising the simulator through its own
+proxies to every etcd member) and a three-member etcd whose members talk through proxies.
+Each round injects one fault, sometimes two at once, chosen with --seed, for up to
+--duration seconds, then heals everything and checks the invariants of
+../shared/notes/safety.md on the shared ledger:
+
+  - 0 ms of overlap between producers, ever;
+  - exactly one producer within a bound after the heal (2 TTL + 4 s; plus the stable period
+    after a crash loop, as a crash-looping node leaves the race until it has run stably);
+  - no nodeos outlives its monitor (checked whenever a monitor is found gone);
+  - a monitor asked to stop exits within its stop timeout plus 2.5 s;
+  - the producer of a node cut off from etcd (or frozen) signs nothing after the latest
+    possible lease deadline (fault start + TTL).
+
+The nodes' nodeos behave differently on purpose: node-b's keeps producing 1.5 s after
+SIGTERM (slow shutdown), node-c's ignores SIGTERM as a producer (only SIGKILL ends it).
+
+    python3 tests/faults/chaos.py --seed 1 --rounds 200 --duration 6
+
+It prints a line per round and a table at the end; exit status 1 if any invariant failed.
+Failing rounds keep their evidence in the workdir (printed), which is kept then."""
+
+import argparse
+import collections
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from faultlib import (  # noqa: E402
+    MONITOR, NS, Cluster, Ledger, Node, ledger_excerpt, longest_gap, make_config_dirs, ms,
+    pid_alive, reap_orphans, stop_monitors, wait_single_producer, wait_stable_producer)
+
+GROUP = "bp-chaos"
+STOP_BOUND = 2.5
+NET_MODES = ("blackhole", "cut", "stall_c2s", "stall_s2c", "drop_c2s", "drop_s2c", "delay")
+
+
+class Violation(Exception):
+    pass
+
+
+class Chaos:
+    def __init__(self, args):
+        self.args = args
+        self.rng = random.Random(args.seed)
+        self.ttl = args.ttl
+        self.stop_timeout = args.stop_timeout
+        self.workdir = tempfile.mkdtemp(prefix=f"nm-chaos-{args.seed}-")
+        self.ledger = Ledger(os.path.join(self.workdir, "ledger.jsonl"))
+        make_config_dirs(self.workdir)
+        self.cluster = Cluster(self.workdir, 3)
+        self.nodes = []
+        self.faults = collections.Counter()
+        self.stops = []          # (seconds, node, round)
+        self.deadman = []        # (seconds from SIGSTOP to death, round)
+        self.fence_margins = []  # (seconds before the latest deadline, round, fault)
+        self.after_heal = []     # (seconds from heal to the single producer's first block, round)
+        self.gaps = []           # (longest gap in round (s), round, faults)
+        self.violations = []
+        self.round = 0
+        self.labels = []  # the faults of the current round
+        self.window_ms = 300
+
+    # --- set-up and tear-down -------------------------------------------------------
+
+    def start(self):
+        self.cluster.start()
+        behaviour = {"node-a": {}, "node-b": {"stop-delay-ms": 1500},
+                     "node-c": {"ignore-sigterm": "producer"}}
+        for i, name in enumerate(("node-a", "node-b", "node-c")):
+            node = Node(self.workdir, name, self.cluster, self.ledger, GROUP, self.ttl,
+                        self.stop_timeout, start=False)
+            # Each node prefers a different member first.
+            urls = node.link.urls[i:] + node.link.urls[:i]
+            argv = node.monitor.argv
+            argv[argv.index("--etcd-endpoints") + 1] = ",".join(urls)
+            for fault, value in behaviour[name].items():
+                node.nodeos_fault(fault, value)
+            node.behaviour = behaviour[name]
+            node.monitor.start()
+            self.nodes.append(node)
+        wait_single_producer(self.ledger, self.ttl + 15, self.window_ms)
+
+    def stop(self):
+        monitors = [m for n in self.nodes for m in n.history]
+        for n in self.nodes:
+            n.link.heal()
+        stop_monitors(monitors)
+        left = reap_orphans(monitors, self.ledger)
+        for n in self.nodes:
+            n.link.close()
+        self.cluster.stop()
+        return left
+
+    # --- helpers --------------------------------------------------------------------
+
+    def count(self, fault):
+        self.faults[fault] += 1
+        self.labels.append(fault)
+
+    def producer(self):
+        p = self.ledger.current_producers(self.window_ms)
+        return next((n for n in self.nodes if n.name == p[0]), None) if len(p) == 1 else None
+
+    def running_nodes(self):
+        return [n for n in self.nodes if n.monitor.poll() is None and not getattr(n, "frozen", False)]
+
+    def violation(self, what, expected, observed, since_ns, nodes=None):
+        logs = []
+        for n in nodes or self.nodes:
+            for m in n.history[-2:]:
+                tail = m.log_text().splitlines()[-25:]
+                logs.append(f"--- {m.name} (pid {m.pid}) {m.log_path} ---\n" + "\n".join(tail))
+        evidence = (f"round {self.round} (seed {self.args.seed}): {what}\n"
+                    f"expected: {expected}\nobserved: {observed}\n"
+                    f"--- ledger from 10 s before ---\n"
+                    f"{ledger_excerpt(self.ledger, since_ns - 10 * NS)}\n" + "\n".join(logs))
+        path = os.path.join(self.workdir, f"violation-round-{self.round}.txt")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(evidence)
+        self.violations.append((self.round, what, path))
+        print(f"  VIOLATION: {what}: expected {expected}; observed {observed} (evidence: {path})",
+              flush=True)
+
+    def check_overlap(self, since_ns):
+        found = self.ledger.overlaps()
+        new = [o for o in found if o not in getattr(self, "_seen_overlaps", [])]
+        self._seen_overlaps = found
+        for a, b, overlap in new:
+            self.violation("two producers at once", "0 ms overlap",
+                           f"{self.ledger.describe(a)} and {self.ledger.describe(b)} overlap by "
+                           f"{overlap:.1f} ms", min(a.start, b.start))
+
+    def check_gone(self, node, sigterm_sent=None):
+        """A monitor found gone: its nodeos must be gone too within 1 s."""
+        m = node.monitor
+        try:
+            m.assert_nodeos_gone(1.0)
+        except AssertionError as e:
+            self.violation("nodeos outlived its monitor", "gone within 1 s", str(e).splitlines()[0],
+                           time.monotonic_ns())
+
+    def sigterm(self, node, why):
+        """SIGTERM to a monitor, checking the bounded stop; leaves it dead."""
+        m = node.monitor
+        if m.poll() is not None:
+            return
+        m.signal(signal.SIGCONT)
+        node.frozen = False
+        m.nodeos_pids()
+        sent = time.monotonic()
+        m.signal(signal.SIGTERM)
+        limit = m.stop_timeout + STOP_BOUND
+        try:
+            code = m.proc.wait(limit)
+        except Exception:
+            code = None
+        took = time.monotonic() - sent
+        self.count(f"monitor SIGTERM ({why})")
+        if code is None:
+            self.violation("monitor did not stop", f"exit within {limit:.1f} s of SIGTERM",
+                           f"still running after {took:.1f} s", time.monotonic_ns(), [node])
+            m.signal(signal.SIGKILL)
+            m.proc.wait()
+        else:
+            self.stops.append((took, node.name, self.round))
+            if code != 0:
+                self.violation("monitor stop failed", "exit 0 after SIGTERM", f"exit {code}",
+                               time.monotonic_ns(), [node])
+        self.check_gone(node)
+
+    # --- faults ---------------------------------------------------------------------
+
+    def pick_node(self, active_bias=0.7):
+        p = self.producer()
+        live = [n for n in self.nodes if n.monitor.poll() is None]
+        if p is not None and p.monitor.poll() is None and self.rng.random() < active_bias:
+            return p
+        return self.rng.choice(live or self.nodes)
+
+    def fence_watch(self, fault, grace=0.0):
+        """Remembers the current producer's pid, to check that it stops signing before the
+        latest possible lease deadline of a fault that cuts it off from etcd: fault start +
+        TTL, plus `grace` when etcd may still acknowledge keepalives for a while after the
+        fault began."""
+        p = self.producer()
+        if p is None:
+            return None
+        start = self.ledger.latest_start(p.name)
+        if not start or start["mode"] != "producer":
+            return None
+        return (p, start["pid"], time.monotonic_ns() + int(grace * NS), fault)
+
+    def check_fence(self, watch):
+        if watch is None:
+            return
+        node, pid, t0, fault = watch
+        deadline = t0 + self.ttl * NS
+        last = self.ledger.last_block_time(node.name, pid)
+        if last is None:
+            return
+        if not pid_alive(pid) or time.monotonic_ns() > deadline:
+            self.fence_margins.append(((deadline - last) / NS, self.round, fault))
+            if last >= deadline:
+                self.violation("producer signed after its latest lease deadline",
+                               f"{node.name}'s pid {pid} stops before fault + TTL",
+                               f"last block {ms(last - deadline):.0f} ms after it", t0, [node])
+
+    def inject(self, kind, duration):
+        """Starts one fault; returns (heal function, liveness slack, fence watch)."""
+        rng = self.rng
+        slack = 0.0
+        if kind == "net":
+            node = self.pick_node()
+            mode = rng.choice(NET_MODES)
+            watch = self.fence_watch(f"net {mode}") if node is self.producer() else None
+            if mode == "delay":
+                delay = rng.choice((0.05, 0.2, 0.5, 1.0, 2.0))
+                node.link.set("pass", delay=delay)
+                self.count(f"monitor link delay {delay:g} s each way")
+                watch = None  # some renewals may still succeed: no fence is certain
+            else:
+                node.link.set(mode)
+                self.count(f"monitor link {mode}")
+            return node.link.heal, slack, watch
+        if kind == "monitor_sigstop":
+            node = self.pick_node()
+            watch = self.fence_watch("monitor SIGSTOP") if node is self.producer() else None
+            node.monitor.signal(signal.SIGSTOP)
+            node.frozen = True
+            frozen_at = time.monotonic_ns()
+            if watch is not None:
+                # When the dead-man timer fires, measured by a thread waiting on the pid.
+                def waiter(node=node, proc=node.monitor.proc, rnd=self.round):
+                    proc.wait()
+                    by_timer = proc.returncode == -signal.SIGKILL and node.frozen \
+                        and not getattr(node.monitor, "killed_here", False)
+                    if by_timer and node.monitor.proc is proc:
+                        self.deadman.append(((time.monotonic_ns() - frozen_at) / NS, rnd))
+                threading.Thread(target=waiter, daemon=True).start()
+            self.count("monitor SIGSTOP")
+
+            def heal(node=node):
+                code = node.monitor.poll()
+                if code is None:
+                    node.monitor.signal(signal.SIGCONT)
+                elif code == -signal.SIGKILL and not getattr(node.monitor, "killed_here", False):
+                    self.count("monitor killed by its dead-man timer")
+                node.frozen = False
+            return heal, slack, watch
+        if kind == "monitor_sigkill":
+            node = self.pick_node()
+            node.monitor.nodeos_pids()
+            node.monitor.killed_here = True  # not by its dead-man timer
+            node.monitor.signal(signal.SIGKILL)
+            node.monitor.proc.wait()
+            self.check_gone(node)
+            self.count("monitor SIGKILL")
+            return (lambda: None), slack, None
+        if kind == "monitor_sigterm":
+            node = self.pick_node()
+            self.sigterm(node, "alone")
+            return (lambda: None), slack, None
+        if kind == "etcd_member_kill":
+            victim = self.cluster.leader() if rng.random() < 0.5 else rng.choice(self.cluster.members)
+            is_leader = victim is self.cluster.leader()
+            victim.kill()
+            self.count("etcd leader SIGKILL" if is_leader else "etcd follower SIGKILL")
+            return (lambda: victim.restart(wait=False)), slack, None
+        if kind == "etcd_member_sigstop":
+            victim = rng.choice(self.cluster.members)
+            victim.pause()
+            self.count("etcd member SIGSTOP")
+            return victim.resume, slack, None
+        if kind == "etcd_member_cut_off":
+            victim = self.cluster.leader() if rng.random() < 0.5 else rng.choice(self.cluster.members)
+            self.cluster.isolate(victim)
+            self.count("etcd member cut off from its peers")
+            return self.cluster.heal, slack, None
+        if kind == "etcd_quorum_loss":
+            victims = rng.sample(self.cluster.members, 2)
+            # A leader left without its quorum goes on acknowledging keepalives until it
+            # notices and steps down, up to two election timeouts (1 s each) later.
+            watch = self.fence_watch("etcd quorum lost", grace=2.0)
+            for v in victims:
+                v.kill()
+            self.count("etcd quorum lost (2 of 3 SIGKILLed)")
+
+            def heal():
+                for v in victims:
+                    v.restart(wait=False)
+            return heal, slack, watch
+        if kind == "etcd_total_outage":
+            watch = self.fence_watch("etcd total outage")
+            if rng.random() < 0.5:
+                for m in self.cluster.members:
+                    m.pause()
+                self.count("etcd all members SIGSTOP")
+                heal = lambda: [m.resume() for m in self.cluster.members]  # noqa: E731
+            else:
+                for m in self.cluster.members:
+                    m.kill()
+                self.count("etcd all members SIGKILL, restart with data")
+                heal = lambda: [m.restart(wait=False) for m in self.cluster.members]  # noqa: E731
+            return heal, slack, watch
+        if kind == "nodeos_crash":
+            p = self.producer()
+            if p is None:
+                return (lambda: None), slack, None
+            pid = p.monitor.nodeos_pids()
+            if pid:
+                os.kill(pid[0], rng.choice((signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT)))
+            self.count("nodeos crash (active)")
+            return (lambda: None), slack, None
+        if kind == "nodeos_crash_loop":
+            sick = rng.sample(self.nodes, rng.choice((1, 2)))
+            for n in sick:
+                if rng.random() < 0.7:
+                    n.nodeos_fault("crash-producer-ms", rng.choice((300, 600, 1000)))
+                else:
+                    n.nodeos_fault("crash-validator-ms", rng.choice((300, 600)))
+            p = self.producer()
+            if p is not None and p in sick:
+                pid = p.monitor.nodeos_pids()
+                if pid:
+                    os.kill(pid[0], signal.SIGKILL)
+            self.count(f"nodeos crash loop ({len(sick)} node{'s' if len(sick) > 1 else ''})")
+
+            def heal(sick=sick):
+                for n in sick:
+                    n.nodeos_fault("crash-producer-ms")
+                    n.nodeos_fault("crash-validator-ms")
+            # A crash-looping node leaves the race until it has run 3 TTLs stably.
+            return heal, 3 * self.ttl + self.ttl, None
+        raise ValueError(kind)
+
+    KINDS = [("net", 30), ("monitor_sigstop", 10), ("monitor_sigkill", 7),
+             ("monitor_sigterm", 7), ("etcd_member_kill", 8), ("etcd_member_sigstop", 5),
+             ("etcd_member_cut_off", 6), ("etcd_quorum_loss", 5), ("etcd_total_outage", 5),
+             ("nodeos_crash", 8), ("nodeos_crash_loop", 3)]
+
+    def pick_kind(self, exclude=()):
+        kinds = [(k, w) for k, w in self.KINDS if k not in exclude]
+        total = sum(w for _, w in kinds)
+        x = self.rng.uniform(0, total)
+        for k, w in kinds:
+            x -= w
+            if x <= 0:
+                return k
+        return kinds[-1][0]
+
+    # --- one round ------------------------------------------------------------------
+
+    def one_round(self):
+        rng = self.rng
+        d = self.args.duration
+        duration = rng.uniform(0.3 * d, d)
+        kinds = [self.pick_kind()]
+        if rng.random() < 0.25:  # two faults at once
+            etcd_kinds = {"etcd_quorum_loss", "etcd_total_outage", "etcd_member_kill",
+                          "etcd_member_sigstop", "etcd_member_cut_off"}
+            exclude = set(kinds) | (etcd_kinds if kinds[0] in etcd_kinds else set())
+            kinds.append(self.pick_kind(exclude))
+        t0 = time.monotonic_ns()
+        self.labels = []
+        heals, slack, watches = [], 0.0, []
+        for k in kinds:
+            heal, s, watch = self.inject(k, duration)
+            heals.append(heal)
+            slack = max(slack, s)
+            watches.append(watch)
+        # A SIGTERM to some monitor in the middle of a third of the faults.
+        mid_term = rng.random() < 0.33
+        end = time.monotonic() + duration
+        if mid_term:
+            time.sleep(duration * rng.uniform(0.2, 0.8))
+            live = self.running_nodes()
+            if live:
+                self.sigterm(rng.choice(live), "during a fault")
+        while time.monotonic() < end:
+            time.sleep(min(0.02, max(0.0, end - time.monotonic())))
+        for w in watches:
+            self.check_fence(w)
+        # Heal everything.
+        for heal in reversed(heals):
+            heal()
+        for m in self.cluster.members:
+            if not m.running:
+                m.restart(wait=False)
+        self.cluster.heal()
+        for n in self.nodes:
+            n.link.heal()
+            if n.monitor.poll() is None:
+                n.monitor.signal(signal.SIGCONT)
+                n.frozen = False
+        try:
+            self.cluster.wait_healthy(30)
+        except AssertionError as e:
+            self.violation("etcd did not recover", "every member healthy within 30 s", str(e), t0)
+        healed = time.monotonic_ns()
+        for n in self.nodes:
+            if n.monitor.poll() is not None:
+                self.check_gone(n)
+                n.restart()
+        self.check_overlap(t0)
+        # Liveness.
+        bound = 2 * self.ttl + 4 + slack
+        try:
+            name = wait_stable_producer(self.ledger, self.window_ms, bound, 0.5)
+            first = self.ledger.first_block_after(healed, name)
+            took = (first["t"] - healed) / NS if first else 0.0
+            self.after_heal.append((took, self.round, list(self.labels)))
+        except AssertionError as e:
+            self.violation("no single producer after the heal",
+                           f"exactly one producer within {bound:.0f} s of the heal", str(e), healed)
+            try:
+                wait_stable_producer(self.ledger, self.window_ms, 60, 0.5)
+            except AssertionError:
+                raise Violation("the group did not recover within 60 s more") from None
+        gap, _ = longest_gap(self.ledger, since=t0, until=time.monotonic_ns())
+        self.gaps.append((gap / NS, self.round, list(self.labels)))
+        self.check_overlap(t0)
+        return self.labels, duration
+
+    def run(self):
+        print(f"workdir {self.workdir}; monitor {MONITOR}; TTL {self.ttl} s, stop timeout "
+              f"{self.stop_timeout} s; seed {self.args.seed}", flush=True)
+        started = time.monotonic()
+        self.start()
+        aborted = None
+        try:
+            for self.round in range(1, self.args.rounds + 1):
+                t = time.monotonic()
+                kinds, duration = self.one_round()
+                print(f"round {self.round:3d} {' + '.join(kinds):<60} fault {duration:4.1f} s, "
+                      f"round {time.monotonic() - t:5.1f} s, producer "
+                      f"{self.ledger.producer_at_end(self.window_ms)}", flush=True)
+        except Violation as e:
+            aborted = str(e)
+        except Exception:
+            aborted = traceback.format_exc()
+        finally:
+            left = self.stop()
+            if left:
+                self.violation("simulators left after every monitor stopped", "none", left,
+                               time.monotonic_ns())
+        self.check_overlap(0)
+        self.table(time.monotonic() - started, aborted)
+        ok = not self.violations and not aborted
+        if ok and not self.args.keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        else:
+            print(f"files kept in {self.workdir}")
+        return 0 if ok else 1
+
+    def table(self, elapsed, aborted):
+        overlaps = self.ledger.overlaps()
+        gap, gap_at = longest_gap(self.ledger)
+        worst_gap = max(self.gaps, default=(0, 0, []))
+        stops = sorted(self.stops)
+        heal = max(self.after_heal, default=(0, 0, []))
+        margins = sorted(self.fence_margins)
+        print()
+        print(f"randomized fault run: seed {self.args.seed}, {self.round} rounds of up to "
+              f"{self.args.duration:g} s, TTL {self.ttl} s, stop timeout {self.stop_timeout} s, "
+              f"{elapsed / 60:.1f} min")
+        print(f"| what | value |\n|---|---|")
+        print(f"| rounds | {self.round}{' (aborted: ' + aborted.splitlines()[-1] + ')' if aborted else ''} |")
+        for fault, count in sorted(self.faults.items(), key=lambda kv: (-kv[1], kv[0])):
+            print(f"| faults: {fault} | {count} |")
+        print(f"| overlaps (must be 0) | {len(overlaps)} |")
+        print(f"| longest time without a producer | {worst_gap[0]:.2f} s (round {worst_gap[1]}: "
+              f"{' + '.join(worst_gap[2])}) |")
+        print(f"| longest from a heal to one producer alone | {heal[0]:.2f} s (round {heal[1]}: "
+              f"{' + '.join(heal[2])}) |")
+        if stops:
+            print(f"| longest stop (SIGTERM to exit) | {stops[-1][0]:.2f} s ({stops[-1][1]}, round "
+                  f"{stops[-1][2]}); median {stops[len(stops) // 2][0]:.2f} s of {len(stops)} |")
+        if self.deadman:
+            kills = sorted(k for k, _ in self.deadman)
+            print(f"| dead-man kills of a frozen active monitor (SIGSTOP to death) | "
+                  f"{len(kills)}: {kills[0]:.2f}-{kills[-1]:.2f} s (TTL {self.ttl} s) |")
+        if margins:
+            print(f"| smallest fence margin (latest lease deadline minus last block) | "
+                  f"{margins[0][0] * 1000:.0f} ms (round {margins[0][1]}: {margins[0][2]}), "
+                  f"{len(margins)} fences |")
+        print(f"| invariant violations | {len(self.violations)} |")
+        for rnd, what, path in self.violations:
+            print(f"  round {rnd}: {what} ({path})")
+
+
+def main():
+    # SIGTERM ends the run like Ctrl-C: everything started is stopped by PID first.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--duration", type=float, default=6.0,
+                        help="longest fault of a round, in seconds (each lasts 30-100 %% of it)")
+    parser.add_argument("--ttl", type=int, default=3)
+    parser.add_argument("--stop-timeout", type=int, default=4)
+    parser.add_argument("--keep", action="store_true", help="keep the workdir")
+    args = parser.parse_args()
+    if not os.access(MONITOR, os.X_OK):
+        sys.exit(f"no executable nodeos-monitor at {MONITOR}: build it, or set NM_MONITOR")
+    return Chaos(args).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

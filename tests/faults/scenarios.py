@@ -1,0 +1,449 @@
+#!/usr/bin/env python3
+"""Fixed fault scenarios: one per fault type, each checking the invariants of
+../shared/notes/safety.md on the shared ledger (0 ms of overlap ever; exactly one producer
+within a bound after the fault heals; no nodeos outlives its monitor; a monitor asked to
+stop exits within its stop timeout plus a small bound).
+
+Run one with: python3 tests/faults/scenarios.py Faults.test_partition_blackhole
+(NM_MONITOR names the binary; default build/nodeos-monitor). TTL 3 s, stop timeout 4 s."""
+
+import os
+import signal
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from faultlib import (  # noqa: E402
+    NS, FaultCase, hold, ledger_excerpt, ms, pid_alive, sigterm_and_time, wait_until)
+
+# How long after a heal exactly one node must produce, beyond the TTL: time for the old
+# lease to run out in etcd (its lessor checks every 500 ms), for the watch to report it,
+# for the winner to stop its validator and start its producer.
+LIVENESS_SLACK = 4.0
+
+
+class Scenario(FaultCase):
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def block_of(self, node, after, timeout, what):
+        return wait_until(lambda: self.ledger.first_block_after(after, node.name), timeout, what)
+
+    def no_blocks_since(self, t):
+        return not self.ledger.events("block", after=t)
+
+    def cut_off_active(self, mode, delay=0.0, sim_faults=None, stop_timeout=None):
+        """Common body of the partition scenarios: A produces, B validates; A's link to
+        etcd gets `mode`. Checks that A's producer is stopped before its latest possible
+        lease deadline (fault start + TTL) and that B takes over; returns (a, b, t0, fence
+        margin, B's first block)."""
+        kwargs = {} if stop_timeout is None else {"stop_timeout": stop_timeout}
+        a, (b,) = self.start_nodes(**kwargs)
+        for name, value in (sim_faults or {}).items():
+            a.nodeos_fault(name, value)
+            b.nodeos_fault(name, value)
+        if sim_faults:  # restart the producer so that it runs with the fault
+            a, (b,) = self.restart_producer()
+        pid = a.monitor.wait_nodeos_mode("producer", 2)
+        t0 = time.monotonic_ns()
+        a.link.set(mode, delay=delay)
+        margin = self.assert_fenced_before(a, pid, t0 + self.ttl * NS, self.ttl + 1)
+        first = self.block_of(b, t0, 2 * self.ttl + LIVENESS_SLACK,
+                              f"{b.name} to take over while {a.name} is cut off ({mode})")
+        self.assertGreater(first["t"], self.ledger.last_block_time(a.name, pid))
+        self.assert_no_overlap()
+        self.report(f"{mode}: fence margin (latest lease deadline minus last block)",
+                    f"{margin * 1000:.0f} ms")
+        self.report(f"{mode}: peer's first block after the fault began",
+                    f"{ms(first['t'] - t0):.0f} ms (TTL {self.ttl} s)")
+        return a, b, t0, margin, first
+
+    def heal_and_check(self, heal, expect=None, bound=None, why=""):
+        healed = time.monotonic_ns()
+        heal()
+        producer, took = self.assert_single_producer_after_heal(
+            healed, bound or self.ttl + LIVENESS_SLACK, why)
+        if expect is not None:
+            self.assertEqual(producer.name, expect.name,
+                             f"expected {expect.name} to produce after the heal, not "
+                             f"{producer.name}\n" + ledger_excerpt(self.ledger, healed - 10 * NS))
+        self.report("one producer after the heal", f"{producer.name} after {took * 1000:.0f} ms")
+        return producer
+
+
+class Faults(Scenario):
+    """Scenarios on a one-member etcd."""
+
+    # --- a monitor cut off from etcd -------------------------------------------------
+
+    def test_partition_blackhole(self):
+        """A's link to etcd loses every packet both ways; its nodeos ignores SIGTERM as a
+        producer, so the fence must SIGKILL it. B takes over; SIGTERM to the cut-off A
+        stays bounded; after the heal A validates and B keeps producing (no swap back)."""
+        a, b, t0, _, _ = self.cut_off_active(
+            "blackhole", sim_faults={"ignore-sigterm": "producer"}, stop_timeout=2 * self.ttl)
+        a.monitor.wait_nodeos_mode("validator", self.ttl + 2)
+        took = sigterm_and_time(a.monitor, self.stop_bound)
+        self.report("SIGTERM to exit of the cut-off monitor", f"{took * 1000:.0f} ms")
+        a.restart()
+        a.monitor.wait_nodeos_mode("validator", self.ttl + 3)
+        self.heal_and_check(a.link.heal, expect=b)
+        a.monitor.wait_nodeos_mode("validator", self.ttl)
+
+    def test_partition_requests_dropped(self):
+        """A's requests are dropped (client to server), answers would flow; its nodeos
+        keeps producing 1.5 s after SIGTERM, longer than the fence allows, so the fence
+        escalates to SIGKILL before the deadline."""
+        a, b, t0, _, _ = self.cut_off_active("drop_c2s", sim_faults={"stop-delay-ms": 1500})
+        self.heal_and_check(a.link.heal, expect=b)
+        a.monitor.wait_nodeos_mode("validator", self.ttl + 2)
+
+    def test_partition_replies_dropped(self):
+        """etcd handles A's keepalives but A never sees the answers: its lease lives on in
+        etcd while A keeps sending, yet A must fence on its own deadline. B takes over once
+        A has given the lease up and it expired (up to two TTLs). SIGTERM to A while its
+        answers are lost stays bounded; A restarts as a validator before the heal."""
+        a, b, t0, _, _ = self.cut_off_active("drop_s2c")
+        took = sigterm_and_time(a.monitor, self.stop_bound)
+        self.report("SIGTERM to exit of the monitor whose answers are lost", f"{took * 1000:.0f} ms")
+        a.restart()
+        a.monitor.wait_nodeos_mode("validator", self.ttl + 3)
+        self.heal_and_check(a.link.heal, expect=b)
+        a.monitor.wait_nodeos_mode("validator", self.ttl + 2)
+
+    def test_partition_replies_stalled_then_delivered(self):
+        """Answers to A are held (not lost) and all delivered at the heal, long after A gave
+        up on them: late answers must not make A produce again."""
+        a, b, t0, _, _ = self.cut_off_active("stall_s2c")
+        healed = time.monotonic_ns()
+        self.heal_and_check(a.link.heal, expect=b)
+        self.assertEqual(self.ledger.events("producing", node=a.name, after=healed), [])
+
+    def test_delay_small_keeps_producer(self):
+        """200 ms added each way on the active's link (a slow WAN): renewals still succeed,
+        so nothing changes: the same nodeos produces throughout."""
+        a, (b,) = self.start_nodes()
+        pid = a.monitor.wait_nodeos_mode("producer", 1)
+        a.link.set("pass", delay=0.2)
+        b.link.set("pass", delay=0.2)
+        hold(lambda: self.producers() == [a.name] and pid_alive(pid), 3 * self.ttl,
+             f"{a.name}'s nodeos {pid} alone producing despite the delay")
+        a.link.heal()
+        b.link.heal()
+        self.assertEqual(self.ledger.events("producing", node=b.name), [])
+        self.assert_no_overlap()
+
+    def test_delay_large_fences(self):
+        """1.5 s each way (a round trip longer than a keepalive may take): A fences before
+        its deadline and B takes over. Then SIGTERM to B while A still cannot renew: nobody
+        produces; after the heal A produces within TTL plus the slack."""
+        a, b, t0, _, _ = self.cut_off_active("pass", delay=1.5)
+        took = sigterm_and_time(b.monitor, self.stop_bound)
+        self.report("SIGTERM to exit of the active peer", f"{took * 1000:.0f} ms")
+        gone = time.monotonic_ns()
+        hold(lambda: not self.ledger.events("producing", after=gone), 1.0,
+             f"nobody producing while {a.name} cannot renew and {b.name} is gone")
+        self.heal_and_check(a.link.heal, expect=a)
+        self.assertTrue(self.ledger.events("producing", node=a.name, after=gone))
+
+    # --- a frozen, killed monitor ----------------------------------------------------
+
+    def test_monitor_sigstop_deadman(self):
+        """The active monitor frozen longer than the TTL: the dead-man timer has the kernel
+        kill it before its lease deadline and its nodeos dies with it. A frozen standby is
+        left alone (its switch is disarmed). SIGCONT to the dead one changes nothing; it
+        restarts as a validator."""
+        a, (b,) = self.start_nodes()
+        pid = a.monitor.wait_nodeos_mode("producer", 1)
+        t0 = time.monotonic_ns()
+        a.monitor.signal(signal.SIGSTOP)
+        code = a.monitor.wait_exit(self.ttl + 1)
+        died = time.monotonic_ns()
+        self.assertEqual(code, -signal.SIGKILL, "expected the dead-man timer's SIGKILL")
+        wait_until(lambda: not pid_alive(pid), 1, f"nodeos {pid} to die with its monitor")
+        gone = time.monotonic_ns()
+        deadline = t0 + self.ttl * NS
+        self.assertLess(gone, deadline, "the frozen monitor's nodeos outlived the lease deadline")
+        last = self.ledger.last_block_time(a.name, pid)
+        self.assertLess(last, deadline)
+        first = self.block_of(b, t0, self.ttl + LIVENESS_SLACK, f"{b.name} to take over")
+        self.report("dead-man kill after SIGSTOP", f"{ms(died - t0):.0f} ms (TTL {self.ttl} s, "
+                    f"nodeos gone {ms(deadline - gone):.0f} ms before the latest deadline)")
+        self.report("peer's first block after the freeze", f"{ms(first['t'] - t0):.0f} ms")
+        try:
+            os.kill(a.monitor.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        a.restart()
+        a.monitor.wait_nodeos_mode("validator", self.ttl + 3)
+        # Now freeze the standby past its TTL: it must survive and stay standby.
+        a.monitor.signal(signal.SIGSTOP)
+        hold(lambda: a.monitor.poll() is None, self.ttl + 1,
+             "a standby monitor frozen past its TTL to be left alive")
+        a.monitor.signal(signal.SIGCONT)
+        self.heal_and_check(lambda: None, expect=b)
+        a.monitor.wait_nodeos_mode("validator", self.ttl + 3)
+
+    def test_monitor_sigkill_restart(self):
+        """SIGKILL of the active monitor: its nodeos dies at once; B takes over after the
+        lease; A restarts as a validator; SIGTERM to B hands the lock back to A at once."""
+        a, (b,) = self.start_nodes()
+        pid = a.monitor.wait_nodeos_mode("producer", 1)
+        t0 = time.monotonic_ns()
+        a.monitor.signal(signal.SIGKILL)
+        a.monitor.wait_exit(2)
+        wait_until(lambda: not pid_alive(pid), 1, f"nodeos {pid} to die with its monitor")
+        self.block_of(b, t0, self.ttl + LIVENESS_SLACK, f"{b.name} to take over")
+        a.restart()
+        a.monitor.wait_nodeos_mode("validator", self.ttl + 3)
+        sent = time.monotonic_ns()
+        took = sigterm_and_time(b.monitor, self.stop_bound)
+        first = self.block_of(a, sent, 3, f"{a.name} to take over at once after B's SIGTERM")
+        self.report("SIGTERM handover to the restarted monitor",
+                    f"stop {took * 1000:.0f} ms, first block {ms(first['t'] - sent):.0f} ms")
+        self.assert_no_overlap()
+
+    # --- etcd faults (one member) ----------------------------------------------------
+
+    def test_etcd_sigstop(self):
+        """etcd frozen past the TTL while A produces (its nodeos ignores SIGTERM, the stop
+        timeout is longer than the TTL): A's producer is killed before the deadline; nobody
+        produces while etcd is frozen; SIGTERM to the standby B is bounded; after the thaw
+        one node produces."""
+        a, (b,) = self.start_nodes(stop_timeout=2 * self.ttl)
+        a.nodeos_fault("ignore-sigterm", "producer")
+        b.nodeos_fault("ignore-sigterm", "producer")
+        a, (b,) = self.restart_producer()
+        pid = a.monitor.wait_nodeos_mode("producer", 1)
+        etcd = self.cluster.members[0]
+        t0 = time.monotonic_ns()
+        etcd.pause()
+        try:
+            self.assert_fenced_before(a, pid, t0 + self.ttl * NS, self.ttl + 1)
+            took = sigterm_and_time(b.monitor, self.stop_bound)
+            self.report("SIGTERM to exit of the standby with etcd frozen", f"{took * 1000:.0f} ms")
+            self.assertTrue(self.no_blocks_since(t0 + self.ttl * NS))
+        finally:
+            etcd.resume()
+        self.heal_and_check(lambda: None, expect=a)
+
+    def test_etcd_kill_restart_same_producer(self):
+        """etcd SIGKILLed while A produces and kept down past the TTL (A fences), then
+        restarted with its data: A's lease survived, so A must produce again (it adopts
+        its lease) and B must not: no needless swap after a total outage."""
+        a, (b,) = self.start_nodes()
+        pid = a.monitor.wait_nodeos_mode("producer", 1)
+        etcd = self.cluster.members[0]
+        t0 = time.monotonic_ns()
+        etcd.kill()
+        self.assert_fenced_before(a, pid, t0 + self.ttl * NS, self.ttl + 1)
+        time.sleep(1.0)  # the outage lasts past the deadline
+        etcd.restart()
+        healed = time.monotonic_ns()
+        producer = self.heal_and_check(lambda: None, expect=a)
+        self.assertEqual(self.ledger.events("producing", node=b.name), [],
+                         "B produced: a needless swap after the outage")
+        a.monitor.wait_for_log(r"earlier lease", 1)
+        self.report("etcd down", f"{ms(healed - t0):.0f} ms; same producer after: {producer.name}")
+
+    def test_etcd_sigterm_restart_short(self):
+        """etcd restarted gracefully, quickly (well within the TTL): the producer may keep
+        going or fence, but there is never an overlap and one node produces afterwards."""
+        a, (b,) = self.start_nodes()
+        etcd = self.cluster.members[0]
+        etcd.kill(signal.SIGTERM)
+        etcd.restart()
+        self.heal_and_check(lambda: None)
+
+    # --- nodeos faults ---------------------------------------------------------------
+
+    def test_nodeos_crash_then_sigterm(self):
+        """The active nodeos crashes (SIGSEGV): A releases the lock at once and B produces
+        within about a second; SIGTERM to A right after the crash stays bounded."""
+        a, (b,) = self.start_nodes()
+        pid = a.monitor.wait_nodeos_mode("producer", 1)
+        t0 = time.monotonic_ns()
+        os.kill(pid, signal.SIGSEGV)
+        first = self.block_of(b, t0, self.ttl, f"{b.name} to take over after the crash")
+        took = sigterm_and_time(a.monitor, self.stop_bound)
+        self.report("peer's first block after the crash", f"{ms(first['t'] - t0):.0f} ms")
+        self.report("SIGTERM to exit after the crash", f"{took * 1000:.0f} ms")
+        self.assert_no_overlap()
+
+    def test_crash_loop_two_sick_nodes(self):
+        """Both nodes' producers crash 600 ms after they start. Each node takes itself out
+        of the race after 3 quick exits: a bounded number of takeovers, then quiet (no
+        ping-pong); once healthy again one node produces."""
+        a, (b,) = self.start_nodes()
+        loop = 3
+        for n in (a, b):
+            n.nodeos_fault("crash-producer-ms", 600)
+        t0 = time.monotonic_ns()
+        os.kill(a.monitor.wait_nodeos_mode("producer", 1), signal.SIGKILL)
+        # Both out of the race: no new producer for a whole TTL, within 5 TTLs.
+        quiet = []
+
+        def settled():
+            last = self.ledger.events("producing", after=t0)
+            since = last[-1]["t"] if last else t0
+            quiet[:] = [len(last)]
+            return time.monotonic_ns() - since > (self.ttl + 1) * NS
+        wait_until(settled, 5 * self.ttl + 5, "both sick nodes to stop taking the lock")
+        runs = quiet[0]
+        self.assertLessEqual(runs, 2 * loop, f"{runs} takeovers: lock ping-pong")
+        for n in (a, b):
+            n.monitor.wait_for_log(r"not a candidate", 1)
+        self.report("takeovers before both sick nodes left the race", runs)
+        self.assert_no_overlap()
+        for n in (a, b):
+            n.clear_nodeos_faults()
+        cleared = time.monotonic_ns()
+        # A node runs stably for 3 TTLs before it campaigns again.
+        self.heal_and_check(lambda: None, bound=3 * self.ttl + self.ttl + LIVENESS_SLACK,
+                            why="a node must first run stably for 3 TTLs")
+        self.report("producing again after the nodes recovered",
+                    f"{ms(self.ledger.events('producing', after=cleared)[0]['t'] - cleared):.0f} ms")
+
+    def test_standby_crash_loop_never_campaigns(self):
+        """B's validator crashes every 500 ms. When A stops (SIGTERM releases the lock), B
+        must not take it while it is crash-looping; once B runs stably it does."""
+        a, (b,) = self.start_nodes()
+        b.nodeos_fault("crash-validator-ms", 500)
+        mark = b.monitor.log_mark()
+        os.kill(b.monitor.wait_nodeos_mode("validator", 1), signal.SIGKILL)
+        b.monitor.wait_for_log(r"exit [3-9] in a row", 3 * self.ttl, since=mark)
+        took = sigterm_and_time(a.monitor, self.stop_bound)
+        gone = time.monotonic_ns()
+        hold(lambda: not self.ledger.events("producing", after=gone), self.ttl + 1,
+             "no producer while the only candidate is crash-looping")
+        b.clear_nodeos_faults()
+        healed = time.monotonic_ns()
+        producer = self.heal_and_check(lambda: None, expect=b,
+                                       bound=4 * self.ttl + LIVENESS_SLACK,
+                                       why="B must first run stably for 3 TTLs")
+        self.report("SIGTERM to exit of the healthy active", f"{took * 1000:.0f} ms")
+        self.report("sick standby producing after it recovered",
+                    f"{ms(self.ledger.events('producing', node=producer.name)[-1]['t'] - healed):.0f} ms")
+
+    def test_sigterm_nodeos_ignores_sigterm(self):
+        """SIGTERM to the active monitor whose nodeos ignores SIGTERM: SIGKILL after the
+        stop timeout, exit 0 within it plus the bound, B takes over after, no overlap."""
+        a, (b,) = self.start_nodes(stop_timeout=2)
+        a.nodeos_fault("ignore-sigterm", "all")
+        b.nodeos_fault("ignore-sigterm", "producer")
+        a, (b,) = self.restart_producer()
+        sent = time.monotonic_ns()
+        took = sigterm_and_time(a.monitor, self.stop_bound)
+        self.assertGreaterEqual(took, 1.9, "nodeos ignores SIGTERM: it cannot stop before the timeout")
+        first = self.block_of(b, sent, took + 3, f"{b.name} to take over")
+        self.report("SIGTERM to exit, nodeos ignoring SIGTERM (stop timeout 2 s)",
+                    f"{took * 1000:.0f} ms; peer's first block after {ms(first['t'] - sent):.0f} ms")
+        self.assert_no_overlap()
+
+    def test_sigterm_slow_shutdown(self):
+        """SIGTERM to the active monitor whose nodeos keeps producing 1.5 s after SIGTERM:
+        the monitor waits (within its stop timeout), then releases; B produces only after
+        A's last block."""
+        a, (b,) = self.start_nodes()
+        a.nodeos_fault("stop-delay-ms", 1500)
+        b.nodeos_fault("stop-delay-ms", 1500)
+        a, (b,) = self.restart_producer()
+        sent = time.monotonic_ns()
+        took = sigterm_and_time(a.monitor, self.stop_bound)
+        first = self.block_of(b, sent, took + 3, f"{b.name} to take over")
+        self.report("slow shutdown: SIGTERM to exit", f"{took * 1000:.0f} ms; peer's first "
+                    f"block {ms(first['t'] - sent):.0f} ms after the SIGTERM")
+        self.assert_no_overlap()
+
+
+class ClusterFaults(Scenario):
+    """Scenarios on a three-member etcd whose members talk through proxies."""
+    etcd_size = 3
+
+    # --- a three-member cluster ------------------------------------------------------
+
+    def three(self):
+        return self.cluster.members
+
+    def test_cluster_leader_killed(self):
+        """The etcd leader SIGKILLed: a new leader within about a second; leases are
+        extended, never shortened; one producer all along or soon after; the old leader
+        restarts with its data and rejoins; SIGTERM to the active hands over."""
+        a, (b,) = self.start_nodes()
+        leader = self.cluster.leader()
+        t0 = time.monotonic_ns()
+        leader.kill()
+        self.cluster.leader()
+        elected = time.monotonic_ns()
+        producer, _ = self.assert_single_producer_after_heal(elected, self.ttl + LIVENESS_SLACK,
+                                                             "after the new leader")
+        self.report("new leader after", f"{ms(elected - t0):.0f} ms; producer {producer.name}"
+                    f"{' (no swap)' if producer is a else ' (swapped)'}")
+        leader.restart()
+        self.cluster.wait_healthy()
+        other = b if producer is a else a
+        sent = time.monotonic_ns()
+        took = sigterm_and_time(producer.monitor, self.stop_bound)
+        self.block_of(other, sent, 3, f"{other.name} to take over after SIGTERM")
+        self.report("SIGTERM handover after the leader change", f"{took * 1000:.0f} ms")
+        self.assert_no_overlap()
+
+    def test_cluster_member_cut_off(self):
+        """The etcd leader cut off from its peers (clients still reach it: their requests
+        to it hang) for two TTLs; SIGTERM to B and a restart of it meanwhile; then the cut
+        heals. No overlap; one producer after."""
+        a, (b,) = self.start_nodes()
+        leader = self.cluster.leader()
+        t0 = time.monotonic_ns()
+        self.cluster.isolate(leader)
+        time.sleep(self.ttl)  # the cut lasts a TTL before the SIGTERM
+        took = sigterm_and_time(b.monitor, self.stop_bound)
+        self.report("SIGTERM to exit of a monitor while the leader is cut off", f"{took * 1000:.0f} ms")
+        b.restart()
+        time.sleep(self.ttl)  # and a TTL more with B restarted
+        during = [r["node"] for r in self.ledger.events("producing", after=t0)]
+        self.assert_no_overlap()
+        self.heal_and_check(self.cluster.heal, bound=2 * self.ttl + LIVENESS_SLACK,
+                            why="a leader change extends leases by up to a TTL")
+        self.report("takeovers while the leader was cut off", during or "none")
+
+    def test_cluster_quorum_lost(self):
+        """Two of three members SIGKILLed (the followers): requests to the leader left
+        alone hang about 7 s, then fail. A fences before its deadline; nobody produces;
+        SIGTERM to the standby is bounded; the two restart with their data; A produces again
+        (its lease survives the outage: no needless swap)."""
+        a, (b,) = self.start_nodes()
+        pid = a.monitor.wait_nodeos_mode("producer", 1)
+        # The two followers: the leader stays up, alone, which is the harder case: it goes on
+        # acknowledging keepalives until it notices the lost quorum and steps down (etcd
+        # 3.4 renews leases on the leader without a quorum round; check-quorum steps it
+        # down within two election timeouts, 2 s here). So the latest possible lease
+        # deadline is the fault + TTL + 2 s; etcd cannot let a peer take the lock before it,
+        # as no leader can be elected without the quorum.
+        leader = self.cluster.leader()
+        victims = [m for m in self.three() if m is not leader]
+        t0 = time.monotonic_ns()
+        for m in victims:
+            m.kill()
+        latest = t0 + (self.ttl + 2) * NS
+        margin = self.assert_fenced_before(a, pid, latest, self.ttl + 3)
+        last = self.ledger.last_block_time(a.name, pid)
+        self.report("quorum lost: producer's last block after the fault",
+                    f"{ms(last - t0):.0f} ms (TTL {self.ttl} s; margin to fault + TTL + 2 s: "
+                    f"{margin * 1000:.0f} ms)")
+        took = sigterm_and_time(b.monitor, self.stop_bound)
+        self.report("SIGTERM to exit of the standby without quorum", f"{took * 1000:.0f} ms")
+        self.assertTrue(self.no_blocks_since(latest))
+        for m in victims:
+            m.restart(wait=False)
+        self.cluster.wait_healthy()
+        healed = time.monotonic_ns()
+        self.heal_and_check(lambda: None, expect=a, bound=2 * self.ttl + LIVENESS_SLACK,
+                            why="the new leader extends leases")
+        self.report("quorum back after", f"{ms(healed - t0):.0f} ms")
+
+
+if __name__ == "__main__":
+    unittest.main()
