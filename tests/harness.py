@@ -607,9 +607,44 @@ def etcd_down_at_start(test):
     return test
 
 
-class MonitorTestCase(unittest.TestCase):
-    """A temporary workdir (kept and printed when the test fails, removed when it passes),
-    one etcd, a shared ledger, and monitors that are all stopped by PID in the cleanups,
+class WorkdirCase(unittest.TestCase):
+    """A temporary workdir with the two config dirs and a shared ledger: kept, and printed
+    with what `evidence` returns, when the test fails; removed when it passes (or kept
+    with NM_KEEP_WORKDIR set)."""
+
+    workdir_prefix = "nm"
+
+    def make_workdir(self):
+        self.assertTrue(os.access(MONITOR, os.X_OK),
+                        f"no executable nodeos-monitor at {MONITOR}: build it, or set NM_MONITOR")
+        self.workdir = tempfile.mkdtemp(prefix=f"{self.workdir_prefix}-{self._testMethodName}-")
+        self.ledger = Ledger(os.path.join(self.workdir, "ledger.jsonl"))
+        make_config_dirs(self.workdir)
+
+    def evidence(self):
+        """What to print when the test fails: a list of texts."""
+        return []
+
+    def run(self, result=None):
+        result = result if result is not None else self.defaultTestResult()
+        problems = len(result.failures) + len(result.errors)
+        super().run(result)
+        workdir = getattr(self, "workdir", None)
+        if workdir is None:
+            return result
+        if len(result.failures) + len(result.errors) > problems:
+            print(f"\n{self.id()} failed; its files are kept in {workdir}", file=sys.stderr)
+            for text in self.evidence():
+                print(text, file=sys.stderr)
+        elif os.environ.get("NM_KEEP_WORKDIR"):
+            print(f"\n{self.id()}: files kept in {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return result
+
+
+class MonitorTestCase(WorkdirCase):
+    """One etcd, a shared ledger, and monitors that are all stopped by PID in the cleanups,
     after which no simulator of this test may be left alive."""
 
     ttl = 3
@@ -623,34 +658,16 @@ class MonitorTestCase(unittest.TestCase):
         return max(300, 6 * self.block_ms)
 
     def setUp(self):
-        self.assertTrue(os.access(MONITOR, os.X_OK),
-                        f"no executable nodeos-monitor at {MONITOR}: build it, or set NM_MONITOR")
-        self.workdir = tempfile.mkdtemp(prefix=f"nm-{self._testMethodName}-")
+        self.make_workdir()
         self.monitors = []
-        self.ledger = Ledger(os.path.join(self.workdir, "ledger.jsonl"))
-        make_config_dirs(self.workdir)
         self.etcd = Etcd(self.workdir)
         self.addCleanup(self.etcd.stop)
         self.addCleanup(self._stop_monitors)
         if not getattr(getattr(self, self._testMethodName), "etcd_down_at_start", False):
             self.etcd.start()
 
-    def run(self, result=None):
-        result = result if result is not None else self.defaultTestResult()
-        problems = len(result.failures) + len(result.errors)
-        super().run(result)
-        workdir = getattr(self, "workdir", None)
-        if workdir is None:
-            return result
-        if len(result.failures) + len(result.errors) > problems:
-            print(f"\n{self.id()} failed; its files are kept in {workdir}", file=sys.stderr)
-            for monitor in self.monitors:
-                print(monitor.log_tail(25), file=sys.stderr)
-        elif os.environ.get("NM_KEEP_WORKDIR"):
-            print(f"\n{self.id()}: files kept in {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-        return result
+    def evidence(self):
+        return [monitor.log_tail(25) for monitor in self.monitors]
 
     def spawn_monitor(self, name, **kwargs):
         kwargs.setdefault("ttl", self.ttl)

@@ -2,8 +2,8 @@
 """The randomized fault run: three monitors (each supervising the simulator through its own
 proxies to every etcd member) and a three-member etcd whose members talk through proxies.
 Each round injects one fault, sometimes two at once, chosen with --seed, for up to
---duration seconds, then heals everything and checks the invariants of
-../shared/notes/safety.md on the shared ledger:
+--duration seconds, then heals everything and checks the safety invariants
+(README, "Proven under faults") on the shared ledger:
 
   - 0 ms of overlap between producers, ever;
   - exactly one producer within a bound after the heal (2 TTL + 4 s; plus the stable period
@@ -16,7 +16,7 @@ Each round injects one fault, sometimes two at once, chosen with --seed, for up 
 The nodes' nodeos behave differently on purpose: node-b's keeps producing 1.5 s after
 SIGTERM (slow shutdown), node-c's ignores SIGTERM as a producer (only SIGKILL ends it).
 
-    python3 tests/faults/chaos.py --seed 1 --rounds 200 --duration 6
+    python3 tests/faults/chaos.py --seed 1 --rounds 200 --duration 8
 
 It prints a line per round and a table at the end; exit status 1 if any invariant failed.
 Failing rounds keep their evidence in the workdir (printed), which is kept then."""

@@ -1,27 +1,23 @@
 """The fault-injection harness: an etcd of one or three members on loopback with a
 controllable proxy in front of every peer port, one proxy per (monitor, member) for the
 client traffic, monitors supervising the simulator through sick_nodeos.py (so a test can
-make a node's nodeos crash, ignore SIGTERM or stop slowly), and the invariants of
-../shared/notes/safety.md checked on the shared ledger.
+make a node's nodeos crash, ignore SIGTERM or stop slowly), and the safety invariants
+checked on the shared ledger.
 
 Every process started here is stopped by its PID, also when a test fails; every wait has
 a deadline and says what it expected."""
 
-import json
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import time
-import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from harness import (  # noqa: E402,F401
     MONITOR, Etcd, Ledger, Monitor, assert_no_overlap, free_port, hold, make_config_dirs, ms,
-    pid_alive, reap_orphans, stop_monitors, wait_single_producer, wait_until)
+    WorkdirCase, pid_alive, reap_orphans, stop_monitors, wait_single_producer, wait_until)
 from proxy import Proxy  # noqa: E402
 
 SICK_NODEOS = os.path.join(HERE, "sick_nodeos.py")
@@ -295,7 +291,7 @@ def ledger_excerpt(ledger, since_ns, until_ns=None, limit=60):
 
 # --- the base test case ---------------------------------------------------------------
 
-class FaultCase(unittest.TestCase):
+class FaultCase(WorkdirCase):
     """A workdir (kept when a test fails), an etcd of `etcd_size` members, and nodes; in the
     cleanups every monitor is stopped, then every simulator must be gone, then the proxies
     and etcd members are stopped, all by PID."""
@@ -305,38 +301,20 @@ class FaultCase(unittest.TestCase):
     block_ms = 50
     etcd_size = 1
     group = "bp-faults"
+    workdir_prefix = "nm-fault"
     stop_bound = 2.5  # a monitor asked to stop exits within its stop timeout plus this
 
     def setUp(self):
-        self.assertTrue(os.access(MONITOR, os.X_OK),
-                        f"no executable nodeos-monitor at {MONITOR}: build it, or set NM_MONITOR")
-        self.workdir = tempfile.mkdtemp(prefix=f"nm-fault-{self._testMethodName}-")
-        self.ledger = Ledger(os.path.join(self.workdir, "ledger.jsonl"))
-        make_config_dirs(self.workdir)
+        self.make_workdir()
         self.nodes = []
         self.cluster = Cluster(self.workdir, self.etcd_size)
         self.addCleanup(self.cluster.stop)
         self.addCleanup(self._stop_nodes)
         self.cluster.start()
 
-    def run(self, result=None):
-        result = result if result is not None else self.defaultTestResult()
-        problems = len(result.failures) + len(result.errors)
-        super().run(result)
-        workdir = getattr(self, "workdir", None)
-        if workdir is None:
-            return result
-        if len(result.failures) + len(result.errors) > problems:
-            print(f"\n{self.id()} failed; its files are kept in {workdir}", file=sys.stderr)
-            for node in self.nodes:
-                print(quiet_tail(node.monitor), file=sys.stderr)
-            print("--- ledger (last records) ---\n" + ledger_excerpt(self.ledger, 0),
-                  file=sys.stderr)
-        elif os.environ.get("NM_KEEP_WORKDIR"):
-            print(f"\n{self.id()}: files kept in {workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-        return result
+    def evidence(self):
+        return [quiet_tail(node.monitor) for node in self.nodes] + \
+            ["--- ledger (last records) ---\n" + ledger_excerpt(self.ledger, 0)]
 
     def _stop_nodes(self):
         monitors = [m for n in self.nodes for m in n.history]
@@ -434,22 +412,3 @@ class FaultCase(unittest.TestCase):
 
     def report(self, what, value):
         print(f"\nmeasured: {self._testMethodName}: {what}: {value}", flush=True)
-
-    def etcd_get(self, key):
-        import base64
-        body = {"key": base64.b64encode(key.encode()).decode()}
-        for m in self.cluster.members:
-            if m.running:
-                try:
-                    return m.request("/v3/kv/range", body, timeout=2).get("kvs", [])
-                except OSError:
-                    continue
-        return None
-
-    def holder_node(self):
-        """The node name in the lock key, or None."""
-        import base64
-        kvs = self.etcd_get(self.group)
-        if not kvs:
-            return None
-        return json.loads(base64.b64decode(kvs[0]["value"]))["node"]

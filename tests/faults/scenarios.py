@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Fixed fault scenarios: one per fault type, each checking the invariants of
-../shared/notes/safety.md on the shared ledger (0 ms of overlap ever; exactly one producer
+"""Fixed fault scenarios: one per fault type, each checking the safety invariants
+on the shared ledger (0 ms of overlap ever; exactly one producer
 within a bound after the fault heals; no nodeos outlives its monitor; a monitor asked to
 stop exits within its stop timeout plus a small bound).
 
