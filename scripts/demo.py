@@ -133,8 +133,8 @@ class Demo:
         self.pump_logs()
         self.say(f"the monitor of {producer} exited with status {code} after "
                  f"{ms(exited - sent):.0f} ms")
-        first = wait_until(lambda: self.ledger.first_block_after(sent, peer), TTL + 10,
-                           f"{peer} to take over")
+        first = self.ledger.wait_first_block(sent, peer, TTL + 10,
+                                             f"{peer} to take over")
         last = self.ledger.last_block_time(producer)
         self.pump_logs()
         self.say(f"==> {peer} took over: its first block came {ms(first['t'] - last):.0f} ms "

@@ -127,18 +127,19 @@ void write_etcd(writer& w, counters const& c) {
 void write_process(writer& w, process_stats const& p, std::string const& version) {
     w.family("build_info", "gauge", "Always 1; the version in its label.");
     w.sample(1, label("version", version));
-    w.plain_family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
-    w.sample(p.cpu_seconds);
-    w.plain_family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-    w.sample(p.resident_bytes);
-    w.plain_family("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
-    w.sample(p.virtual_bytes);
-    w.plain_family("process_open_fds", "gauge", "Number of open file descriptors.");
-    w.sample(p.open_fds);
-    w.plain_family("process_max_fds", "gauge", "Maximum number of open file descriptors.");
-    w.sample(p.max_fds);
-    w.plain_family("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
-    w.sample(p.start_time_seconds);
+    struct row { char const* name; char const* type; char const* help; double value; };
+    for (auto const& r : {
+             row{"process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", p.cpu_seconds},
+             row{"process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", p.resident_bytes},
+             row{"process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", p.virtual_bytes},
+             row{"process_open_fds", "gauge", "Number of open file descriptors.", p.open_fds},
+             row{"process_max_fds", "gauge", "Maximum number of open file descriptors.", p.max_fds},
+             row{"process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
+                 p.start_time_seconds},
+         }) {
+        w.plain_family(r.name, r.type, r.help);
+        w.sample(r.value);
+    }
 }
 
 double boot_time_seconds() {
@@ -207,7 +208,8 @@ process_stats read_process_stats() {
             double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
             double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
             p.cpu_seconds = (std::stod(f[14]) + std::stod(f[15])) / ticks;
-            p.start_time_seconds = boot_time_seconds() + std::stod(f[22]) / ticks;
+            static double const boot_time = boot_time_seconds();  // fixed until the next boot
+            p.start_time_seconds = boot_time + std::stod(f[22]) / ticks;
             p.virtual_bytes = std::stod(f[23]);
             p.resident_bytes = std::stod(f[24]) * page;
         }

@@ -5,6 +5,7 @@ Every process started here is stopped by its PID; every wait has a deadline and 
 with a message that says what was expected."""
 
 import base64
+import copy
 import json
 import os
 import re
@@ -132,6 +133,11 @@ class Etcd:
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return json.load(r)
+
+    def get(self, key, timeout=5.0):
+        """The kvs stored under `key` (a str): a list, empty when the key is absent."""
+        body = {"key": base64.b64encode(key.encode()).decode()}
+        return self.request("/v3/kv/range", body, timeout).get("kvs", [])
 
 
 SIM = os.path.join(ROOT, "tests", "nodeos_sim.py")
@@ -369,6 +375,10 @@ class Ledger:
         blocks = self.events("block", node=node, after=t)
         return blocks[0] if blocks else None
 
+    def wait_first_block(self, t, node, timeout, what):
+        """Waits for the first block after instant `t` (of `node` unless None); returns it."""
+        return wait_until(lambda: self.first_block_after(t, node), timeout, what)
+
     def pids(self, node, since=None):
         """Every simulator process of `node` that wrote a start record (after `since`)."""
         return sorted({r["pid"] for r in self.starts(node) if since is None or r["t"] >= since})
@@ -406,8 +416,9 @@ class Monitor:
 
     def __init__(self, workdir, name, etcd_urls, group, ttl=3, stop_timeout=5, sim_args=(),
                  extra_args=(), ledger=None, block_ms=50, overrides=None, debug=True,
-                 start=True):
+                 start=True, env=None):
         self.workdir = workdir
+        self.env = env  # extra environment variables
         self.name = name
         self.ttl = ttl
         self.stop_timeout = stop_timeout
@@ -456,8 +467,16 @@ class Monitor:
         with open(self.log_path, "ab") as log:
             # Its own session: only the signals a test sends on purpose reach it.
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         env={**os.environ, **self.env} if self.env else None)
         return self
+
+    def clone(self):
+        """A new, unstarted monitor with the same command line (a restart of this node)."""
+        fresh = copy.copy(self)
+        fresh.proc = None
+        fresh.seen_pids = set()
+        return fresh
 
     @property
     def pid(self):
@@ -502,8 +521,11 @@ class Monitor:
             return 0
 
     def log_tail(self, lines=40):
-        tail = self.log_text().splitlines()[-lines:]
-        return f"--- last {len(tail)} lines of {self.log_path} ---\n" + "\n".join(tail)
+        """The monitor's last decisions, without nodeos's relayed block lines."""
+        kept = [line for line in self.log_text().splitlines()
+                if not ("[nodeos " in line and " block " in line)]
+        return (f"--- last {min(lines, len(kept))} lines of {self.log_path} (blocks left out) "
+                f"---\n" + "\n".join(kept[-lines:]))
 
     def wait_for_log(self, regex, timeout, since=0, flags=re.IGNORECASE):
         try:
@@ -613,6 +635,12 @@ class WorkdirCase(unittest.TestCase):
     with NM_KEEP_WORKDIR set)."""
 
     workdir_prefix = "nm"
+    block_ms = 50
+
+    @property
+    def producing_window_ms(self):
+        """How recent a block must be for its node to count as producing now."""
+        return max(300, 6 * self.block_ms)
 
     def make_workdir(self):
         self.assertTrue(os.access(MONITOR, os.X_OK),
@@ -624,6 +652,13 @@ class WorkdirCase(unittest.TestCase):
     def evidence(self):
         """What to print when the test fails: a list of texts."""
         return []
+
+    def report(self, what, value):
+        """An informational measurement, printed so that it shows up in the test log."""
+        print(f"\nmeasured: {self._testMethodName}: {what}: {value}", flush=True)
+
+    def assert_no_overlap(self):
+        assert_no_overlap(self.ledger)
 
     def run(self, result=None):
         result = result if result is not None else self.defaultTestResult()
@@ -649,13 +684,7 @@ class MonitorTestCase(WorkdirCase):
 
     ttl = 3
     stop_timeout = 5
-    block_ms = 50
     group = "bp-group"
-
-    @property
-    def producing_window_ms(self):
-        """How recent a block must be for its node to count as producing now."""
-        return max(300, 6 * self.block_ms)
 
     def setUp(self):
         self.make_workdir()
@@ -689,10 +718,6 @@ class MonitorTestCase(WorkdirCase):
         """The latest monitor started under `name`."""
         return [m for m in self.monitors if m.name == name][-1]
 
-    def report(self, what, value):
-        """An informational measurement, printed so that it shows up in the test log."""
-        print(f"\nmeasured: {self._testMethodName}: {what}: {value}", flush=True)
-
     def wait_producer(self, timeout):
         """Waits for exactly one producing node; returns its monitor."""
         return self.monitor_named(wait_single_producer(self.ledger, timeout,
@@ -709,15 +734,7 @@ class MonitorTestCase(WorkdirCase):
         standby.wait_nodeos_mode("validator", self.ttl + 5)
         return active, standby
 
-    def assert_no_overlap(self):
-        assert_no_overlap(self.ledger)
-
     def etcd_leases(self):
         """The IDs of every lease etcd holds."""
         leases = self.etcd.request("/v3/lease/leases", {}).get("leases", [])
         return [lease["ID"] for lease in leases]
-
-    def etcd_get(self, key):
-        """The kvs stored under `key` (a str)."""
-        body = {"key": base64.b64encode(key.encode()).decode()}
-        return self.etcd.request("/v3/kv/range", body).get("kvs", [])

@@ -190,18 +190,23 @@ class Simulator:
         os.abort()
 
 
+def producer_of(config_dir):
+    """The producer's name when the dir's config.ini enables the producer plugin, else
+    None (a validator); raises OSError when it cannot be read."""
+    producer, plugins = read_config(os.path.join(config_dir, "config.ini"))
+    return producer if PRODUCER_PLUGIN in plugins else None
+
+
 def main(argv):
     args = parse_args(argv)
     # A crash, or a SIGSEGV sent by a test, must not leave core files behind.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     config_path = os.path.join(args.config_dir, "config.ini")
     try:
-        producer, plugins = read_config(config_path)
+        producer = producer_of(args.config_dir)
     except OSError as e:
         log_line(2, "error", "main.cpp:140", "main", f"cannot read {config_path}: {e.strerror}")
         return 1
-    if PRODUCER_PLUGIN not in plugins:
-        producer = None
     log_line(2, "info", "main.cpp:110", "main", "nodeos version v2.0.13 (simulated)")
     log_line(2, "info", "main.cpp:111", "main", f"nodeos using configuration file {config_path}")
     if producer:

@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -233,6 +234,13 @@ std::string chunk(std::string const& data) {
     return size + data + "\r\n";
 }
 
+// What a member without a leader answers, with HTTP 503.
+std::string const no_leader_answer =
+    http_answer("HTTP/1.1 503 Service Unavailable", R"({"error":"etcdserver: no leader","message":"etcdserver: no leader","code":14})");
+// The start of a watch stream: the header, and the line that says the watch is created.
+std::string const watch_header = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+std::string const watch_created = R"({"result":{"header":{"revision":"5"},"created":true}})" "\n";
+
 }  // namespace
 
 // NM_TEST_DEBUG=1 shows the client's debug log (endpoint switches, retries, watch ends).
@@ -372,8 +380,7 @@ BOOST_AUTO_TEST_CASE(rotation_to_the_next_endpoint) {
     for (int i = 0; i < 3; ++i) grant(io, client, 5);
 
     // A member without a leader answers 503: that moves the client on too.
-    auto const no_leader = R"({"error":"etcdserver: no leader","message":"etcdserver: no leader","code":14})";
-    fake_server leaderless(io, {http_answer("HTTP/1.1 503 Service Unavailable", no_leader)});
+    fake_server leaderless(io, {no_leader_answer});
     etcd_client client2(io, {loopback(leaderless.port()), etcd_endpoint()}, etcd_tls());
     auto refused = error_of(wait_for<lease_grant>(io, [&](auto done) { client2.grant(5, 3s, done); }));
     BOOST_TEST(refused.http_status == 503);
@@ -431,8 +438,7 @@ BOOST_AUTO_TEST_CASE(idle_connection_closed_by_server_is_retried) {
 
 BOOST_AUTO_TEST_CASE(refused_watch_reports_the_status) {
     asio::io_context io;
-    auto const body = R"({"error":"etcdserver: no leader","message":"etcdserver: no leader","code":14})";
-    fake_server server(io, {http_answer("HTTP/1.1 503 Service Unavailable", body)});
+    fake_server server(io, {no_leader_answer});
     etcd_client client(io, {loopback(server.port())}, {});
     watch_log log;
     client.watch("k", 0, log.on_message(), log.on_end());
@@ -445,8 +451,7 @@ BOOST_AUTO_TEST_CASE(refused_watch_reports_the_status) {
 
 BOOST_AUTO_TEST_CASE(watch_reopened_from_on_end) {
     asio::io_context io;
-    auto const body = R"({"error":"etcdserver: no leader","message":"etcdserver: no leader","code":14})";
-    fake_server server(io, {http_answer("HTTP/1.1 503 Service Unavailable", body)});
+    fake_server server(io, {no_leader_answer});
     etcd_client client(io, {loopback(server.port())}, {});
     int ends = 0;
     std::function<void(etcd_error const&)> reopen = [&](etcd_error const&) {
@@ -462,11 +467,9 @@ BOOST_AUTO_TEST_CASE(watch_reopened_from_on_end) {
 
 BOOST_AUTO_TEST_CASE(watch_canceled_from_on_message) {
     asio::io_context io;
-    std::string const header = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
-    std::string const created = R"({"result":{"header":{"revision":"5"},"created":true}})" "\n";
     std::string const progress = R"({"result":{"header":{"revision":"5"}}})" "\n";
     // Both lines in one chunk: they are decoded from the same read.
-    fake_server server(io, {header + chunk(created + progress + progress)}, /*hold_open=*/true);
+    fake_server server(io, {watch_header + chunk(watch_created + progress + progress)}, /*hold_open=*/true);
     etcd_client client(io, {loopback(server.port())}, {});
     int messages = 0, ends = 0;
     client.watch("k", 0, [&](auto const&) {
@@ -513,10 +516,8 @@ BOOST_AUTO_TEST_CASE(watch_stream_cut_anywhere) {
 
 BOOST_AUTO_TEST_CASE(watch_ended_by_server) {
     asio::io_context io;
-    std::string const header = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
-    std::string const created = R"({"result":{"header":{"revision":"5"},"created":true}})" "\n";
     std::string const canceled = R"({"result":{"header":{},"canceled":true,"compact_revision":"4"}})" "\n";
-    fake_server server(io, {header + chunk(created) + chunk(canceled)}, /*hold_open=*/true);
+    fake_server server(io, {watch_header + chunk(watch_created) + chunk(canceled)}, /*hold_open=*/true);
     etcd_client client(io, {loopback(server.port())}, {});
     watch_log log;
     client.watch("k", 0, log.on_message(), log.on_end());
@@ -526,7 +527,7 @@ BOOST_AUTO_TEST_CASE(watch_ended_by_server) {
     BOOST_TEST_MESSAGE("compacted: " << describe(log.ends[0]));
 
     // A stream whose connection simply closes.
-    fake_server closing(io, {header + chunk(created)});
+    fake_server closing(io, {watch_header + chunk(watch_created)});
     etcd_client client2(io, {loopback(closing.port())}, {});
     watch_log log2;
     client2.watch("k", 0, log2.on_message(), log2.on_end());

@@ -13,7 +13,6 @@ Timing goals are checked here, by eye, not in the tests. Usage:
   failover_bench.py [--ttl 10] [--rounds 5] [--idle-seconds 60]"""
 
 import argparse
-import base64
 import os
 import re
 import signal
@@ -27,7 +26,8 @@ import shutil
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from harness import (  # noqa: E402
-    Etcd, Ledger, Monitor, make_config_dirs, reap_orphans, stop_monitors, wait_until)
+    Etcd, Ledger, Monitor, make_config_dirs, reap_orphans, stop_monitors, wait_single_producer,
+    wait_until)
 
 BLOCK_MS = 20
 
@@ -39,16 +39,10 @@ def summary(values, unit="ms"):
             f"max {max(values):.0f} (n={len(values)})")
 
 
-def producer(ledger, within_ms=4 * BLOCK_MS):
-    nodes = ledger.current_producers(within_ms)
-    return nodes[0] if len(nodes) == 1 else None
-
-
 def holder_lease(etcd, key):
     """The lease ID bound to the lock key, or None when nobody holds it."""
-    answer = etcd.request("/v3/kv/range", {"key": base64.b64encode(key.encode()).decode()})
-    kvs = answer.get("kvs") or [{}]
-    return kvs[0].get("lease")
+    kvs = etcd.get(key)
+    return kvs[0].get("lease") if kvs else None
 
 
 class Bench:
@@ -67,7 +61,7 @@ class Bench:
         return m
 
     def wait_producer(self, timeout):
-        return wait_until(lambda: producer(self.ledger), timeout, "exactly one producer")
+        return wait_single_producer(self.ledger, timeout, 4 * BLOCK_MS)
 
     def close(self):
         stop_monitors(self.monitors)
@@ -78,7 +72,7 @@ class Bench:
         monitors = {n: self.monitor(n, group) for n in ("node-a", "node-b")}
         active = monitors[self.wait_producer(self.args.ttl + 10)]
         standby = next(m for m in monitors.values() if m is not active)
-        wait_until(lambda: standby.nodeos_pids(), 10, "the standby's nodeos")
+        standby.wait_nodeos_mode("validator", 10)
         return active, standby
 
     def graceful_handover(self):
@@ -89,12 +83,11 @@ class Bench:
             active.signal(signal.SIGTERM)
             active.wait_exit(20)
             exits.append((time.monotonic_ns() - sent) / 1e6)
-            first = wait_until(lambda: self.ledger.first_block_after(sent, standby.name), 20,
-                               "the standby to produce")
+            first = self.ledger.wait_first_block(sent, standby.name, 20,
+                                                 "the standby to produce")
             gaps.append((first["t"] - self.ledger.last_block_time(active.name)) / 1e6)
             active.start()  # back as the standby
-            wait_until(lambda: active.nodeos_pids(), 10, "the restarted monitor's nodeos")
-            time.sleep(1)  # let the validator settle before the next round
+            active.wait_nodeos_mode("validator", 10)
             active, standby = standby, active
         stop_monitors([active, standby])
         return gaps, exits
@@ -106,20 +99,19 @@ class Bench:
             lease = holder_lease(self.etcd, "bench-kill")
             killed = time.monotonic_ns()
             active.signal(signal.SIGKILL)
-            active.proc.wait()
+            active.wait_exit(2)
             # The key leaves the dead lease when etcd expires it (timetolive is no help:
             # it rounds down to whole seconds).
             wait_until(lambda: holder_lease(self.etcd, "bench-kill") != lease, self.args.ttl * 3,
                        "the dead monitor's lease to expire")
             expired = time.monotonic_ns()
-            first = wait_until(lambda: self.ledger.first_block_after(killed, standby.name),
-                               self.args.ttl * 3, "the peer to produce")
+            first = self.ledger.wait_first_block(killed, standby.name,
+                                                 self.args.ttl * 3, "the peer to produce")
             to_expiry.append((expired - killed) / 1e6)
             after_expiry.append((first["t"] - expired) / 1e6)
             total.append((first["t"] - killed) / 1e6)
             active.start()
-            wait_until(lambda: active.nodeos_pids(), 10, "the restarted monitor's nodeos")
-            time.sleep(1)
+            active.wait_nodeos_mode("validator", 10)
             active, standby = standby, active
         stop_monitors([active, standby])
         return to_expiry, after_expiry, total
@@ -132,8 +124,8 @@ class Bench:
             pid = lone.nodeos_pids()[0]
             crashed = time.monotonic_ns()
             os.kill(pid, signal.SIGKILL)
-            first = wait_until(lambda: self.ledger.first_block_after(crashed, "lone"), 10,
-                               "the lone node to produce again")
+            first = self.ledger.wait_first_block(crashed, "lone", 10,
+                                                 "the lone node to produce again")
             gaps.append((first["t"] - self.ledger.last_block_time("lone", pid)) / 1e6)
             # Past the stable period, so that the next crash is not part of a loop.
             time.sleep(self.args.ttl * 3 + 1)

@@ -166,8 +166,11 @@ class ContainerTest(unittest.TestCase):
         return self.ct.show("StatusText")["StatusText"]
 
     def wait_status(self, prefix, timeout):
-        return wait_until(lambda: self.status_text().startswith(prefix), timeout,
-                          f"the unit's status to start with {prefix!r} (now {self.status_text()!r})")
+        try:
+            return wait_until(lambda: self.status_text().startswith(prefix), timeout,
+                              f"the unit's status to start with {prefix!r}")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; it is {self.status_text()!r}") from None
 
     def producers(self, ledger, within_ms=500):
         return ledger.current_producers(within_ms)
@@ -228,14 +231,14 @@ class ContainerTest(unittest.TestCase):
                        block_ms=100)
         self.peers.append(peer)
         peer.wait_nodeos_mode("validator", 15)
-        unit_pid = [r for r in self.ledger.starts(NODE)][-1]["pid"]
+        unit_pid = self.ledger.latest_start(NODE)["pid"]
         sent = time.monotonic_ns()
         self.ct.run("systemctl", "stop", "nodeos-monitor", timeout=60)
         timings["systemctl stop"] = (time.monotonic_ns() - sent) / 1e9
         self.assertEqual(self.ct.show("ActiveState")["ActiveState"], "inactive")
         self.assertTrue(self.ledger.events("stop", node=NODE, pid=unit_pid), "nodeos stopped gracefully")
-        first = wait_until(lambda: peer.ledger.first_block_after(sent, "host-peer"), 5,
-                           "the peer to produce after the unit stopped")
+        first = peer.ledger.wait_first_block(sent, "host-peer", 5,
+                                             "the peer to produce after the unit stopped")
         timings["stop to the peer's first block"] = (first["t"] - sent) / 1e9
         last_unit_block = self.ledger.last_block_time(NODE, pid=unit_pid)
         self.assertLess(last_unit_block, first["t"], "the unit's producer overlapped the peer's")
@@ -252,7 +255,8 @@ class ContainerTest(unittest.TestCase):
         wait_until(lambda: not self.ct.pid_alive(nodeos_pid), WATCHDOG_SEC + 5,
                    "the watchdog to kill the frozen monitor's nodeos")
         timings["SIGSTOP to nodeos gone"] = (time.monotonic_ns() - frozen) / 1e9
-        self.assertFalse(self.ct.pid_alive(main_pid) and main_pid != int(self.ct.show("MainPID")["MainPID"]))
+        wait_until(lambda: not self.ct.pid_alive(main_pid), 5,
+                   f"the watchdog to kill the frozen monitor {main_pid}")
         self.assertRegex(self.ct.journal("-o", "cat"), r"[Ww]atchdog timeout")
         last = self.ledger.last_block_time(NODE, pid=nodeos_pid)
         self.assertLess((last - frozen) / 1e9, WATCHDOG_SEC + 1.5, "the producer outlived the watchdog")

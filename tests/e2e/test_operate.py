@@ -100,8 +100,10 @@ class NotifySocket:
         def found():
             self.drain(0.05)
             return next((m for m in self.messages if re.search(regex, m[1])), None)
-        return wait_until(found, timeout, f"a notify datagram matching /{regex}/; "
-                                          f"got {[m[1] for m in self.messages]}")
+        try:
+            return wait_until(found, timeout, f"a notify datagram matching /{regex}/")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; got {[m[1] for m in self.messages]}") from None
 
     def close(self):
         self.sock.close()
@@ -109,26 +111,16 @@ class NotifySocket:
 
 class OperateTest(MonitorTestCase):
 
-    def spawn_with_env(self, name, env, **kwargs):
-        """A monitor started with extra environment variables."""
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            return self.spawn_monitor(name, **kwargs)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-
     def test_endpoints(self):
         """/metrics, /status and /healthz of an active and a standby monitor, read with
         urllib; unknown paths 404, other methods 405, malformed and oversized requests 400."""
         active, standby = self.start_pair()
         wait_endpoint(active)
         wait_endpoint(standby)
-        time.sleep(4 * self.block_ms / 1000)
+        for m, name in ((active, "nodeos_monitor_blocks_produced_total"),
+                        (standby, "nodeos_monitor_blocks_received_total")):
+            wait_until(lambda: metric_samples(http_get(m, "/metrics")[2])[name] > 0, 5,
+                       f"{m.name}'s {name} to count the relayed block lines")
 
         status, ctype, body = http_get(active, "/metrics")
         self.assertEqual(status, 200)
@@ -228,7 +220,6 @@ class OperateTest(MonitorTestCase):
         try:
             for s in held[:4]:
                 s.sendall(b"GET /metr")  # a request that never ends
-            time.sleep(0.2)
             with socket.create_connection((host, int(port)), timeout=2) as extra:
                 try:
                     extra.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -263,8 +254,8 @@ class OperateTest(MonitorTestCase):
         sent = time.monotonic_ns()
         active.signal(signal.SIGTERM)
         active.wait_exit(active.stop_timeout + 3)
-        first = wait_until(lambda: self.ledger.first_block_after(sent, standby.name), self.ttl,
-                           f"{standby.name} to produce after the handover")
+        first = self.ledger.wait_first_block(sent, standby.name, self.ttl,
+                                             f"{standby.name} to produce after the handover")
         self.assertLess(first["t"] - sent, self.ttl * 1e9 / 2)
         self.assert_no_overlap()
 
@@ -289,7 +280,7 @@ class OperateTest(MonitorTestCase):
         log_path = os.path.join(self.workdir, "monitor-journal.log")
         open(log_path, "ab").close()
         st = os.stat(log_path)
-        m = self.spawn_with_env("journal", {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"},
+        m = self.spawn_monitor("journal", env={"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"},
                                 overrides={"--etcd-endpoints": "http://127.0.0.1:1"})
         m.wait_nodeos_mode("validator", 5)
         m.wait_for_log(r"^<4>warn  lease grant failed", 3, flags=re.MULTILINE)
@@ -298,7 +289,7 @@ class OperateTest(MonitorTestCase):
         for line in m.log_text().splitlines():
             self.assertRegex(line, r"^<[3467]>(error|warn |info |debug) ")
 
-        other = self.spawn_with_env("plain", {"JOURNAL_STREAM": "1:1"})
+        other = self.spawn_monitor("plain", env={"JOURNAL_STREAM": "1:1"})
         other.wait_for_log(r"starting", 3)
         self.assertRegex(other.log_text().splitlines()[0], r"^\d{4}-\d\d-\d\dT")
 
@@ -323,7 +314,7 @@ class OperateTest(MonitorTestCase):
                                                     "--etcd-endpoints": None},
                                extra_args=["--config", path, "--log-format", "text"])
         m.wait_nodeos_mode("producer", 10)
-        self.assertEqual(len(self.etcd_get("from-the-file")), 1, "the file's group is the lock key")
+        self.assertEqual(len(self.etcd.get("from-the-file")), 1, "the file's group is the lock key")
         m.wait_for_log(r"lease TTL 4 s", 2)
         self.assertRegex(m.log_text().splitlines()[0], r"^\d{4}-", "the flag's --log-format wins")
         m.stop()
@@ -356,7 +347,7 @@ class OperateTest(MonitorTestCase):
         on SIGTERM."""
         sock = NotifySocket(f"nm-notify-test-{os.getpid()}")
         self.addCleanup(sock.close)
-        m = self.spawn_with_env("node-a", {"NOTIFY_SOCKET": sock.env, "WATCHDOG_USEC": "400000"})
+        m = self.spawn_monitor("node-a", env={"NOTIFY_SOCKET": sock.env, "WATCHDOG_USEC": "400000"})
         sock.wait_for(r"^READY=1\nSTATUS=", self.ttl + 5)
         # The monitor logs the start of nodeos (after its exec succeeded) before it sends READY=1.
         self.assertRegex(m.log_text(), r"started (active|standby) nodeos pid \d+",
@@ -384,7 +375,7 @@ class OperateTest(MonitorTestCase):
         # A standby peer: its STATUS names the holder.
         peer_sock = NotifySocket(f"nm-notify-peer-{os.getpid()}")
         self.addCleanup(peer_sock.close)
-        self.spawn_with_env("node-b", {"NOTIFY_SOCKET": peer_sock.env})
+        self.spawn_monitor("node-b", env={"NOTIFY_SOCKET": peer_sock.env})
         peer_sock.wait_for(r"^READY=1\nSTATUS=standby since .*, holder is node-a", self.ttl + 5)
 
         sock.messages.clear()

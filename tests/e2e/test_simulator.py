@@ -155,7 +155,9 @@ class SimulatorTest(unittest.TestCase):
         producer.send_signal(signal.SIGTERM)
         self.assertEqual(validator.wait(5), 0)
         wait_until(lambda: self.ledger.events("sigterm", pid=producer.pid), 5, "a sigterm record")
+        self.wait_blocks(producer, len(self.ledger.events("block", pid=producer.pid)) + 3)
         self.assertTrue(pid_alive(producer.pid))
+        self.assertEqual(self.ledger.events("stop", pid=producer.pid), [])
 
     def test_block_interval_is_kept(self):
         """Timing figures in the e2e tests assume blocks come at the requested interval."""

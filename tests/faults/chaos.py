@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from faultlib import (  # noqa: E402
     MONITOR, NS, Cluster, Ledger, Node, ledger_excerpt, longest_gap, make_config_dirs, ms,
-    pid_alive, reap_orphans, stop_monitors, wait_single_producer, wait_stable_producer)
+    pid_alive, sigterm_and_time, stop_nodes, wait_single_producer, wait_stable_producer)
 
 GROUP = "bp-chaos"
 STOP_BOUND = 2.5
@@ -68,6 +68,8 @@ class Chaos:
         self.violations = []
         self.round = 0
         self.labels = []  # the faults of the current round
+        self.sigkilled = set()  # monitor pids SIGKILLed here
+        self._seen_overlaps = []
         self.window_ms = 300
 
     # --- set-up and tear-down -------------------------------------------------------
@@ -85,19 +87,14 @@ class Chaos:
             argv[argv.index("--etcd-endpoints") + 1] = ",".join(urls)
             for fault, value in behaviour[name].items():
                 node.nodeos_fault(fault, value)
-            node.behaviour = behaviour[name]
             node.monitor.start()
             self.nodes.append(node)
         wait_single_producer(self.ledger, self.ttl + 15, self.window_ms)
 
     def stop(self):
-        monitors = [m for n in self.nodes for m in n.history]
         for n in self.nodes:
             n.link.heal()
-        stop_monitors(monitors)
-        left = reap_orphans(monitors, self.ledger)
-        for n in self.nodes:
-            n.link.close()
+        left = stop_nodes(self.nodes, self.ledger)
         self.cluster.stop()
         return left
 
@@ -112,14 +109,13 @@ class Chaos:
         return next((n for n in self.nodes if n.name == p[0]), None) if len(p) == 1 else None
 
     def running_nodes(self):
-        return [n for n in self.nodes if n.monitor.poll() is None and not getattr(n, "frozen", False)]
+        return [n for n in self.nodes if n.monitor.poll() is None and not n.frozen]
 
     def violation(self, what, expected, observed, since_ns, nodes=None):
         logs = []
         for n in nodes or self.nodes:
             for m in n.history[-2:]:
-                tail = m.log_text().splitlines()[-25:]
-                logs.append(f"--- {m.name} (pid {m.pid}) {m.log_path} ---\n" + "\n".join(tail))
+                logs.append(f"--- {m.name} (pid {m.pid}) ---\n" + m.log_tail(25))
         evidence = (f"round {self.round} (seed {self.args.seed}): {what}\n"
                     f"expected: {expected}\nobserved: {observed}\n"
                     f"--- ledger from 10 s before ---\n"
@@ -131,16 +127,16 @@ class Chaos:
         print(f"  VIOLATION: {what}: expected {expected}; observed {observed} (evidence: {path})",
               flush=True)
 
-    def check_overlap(self, since_ns):
+    def check_overlap(self):
         found = self.ledger.overlaps()
-        new = [o for o in found if o not in getattr(self, "_seen_overlaps", [])]
+        new = [o for o in found if o not in self._seen_overlaps]
         self._seen_overlaps = found
         for a, b, overlap in new:
             self.violation("two producers at once", "0 ms overlap",
                            f"{self.ledger.describe(a)} and {self.ledger.describe(b)} overlap by "
                            f"{overlap:.1f} ms", min(a.start, b.start))
 
-    def check_gone(self, node, sigterm_sent=None):
+    def check_gone(self, node):
         """A monitor found gone: its nodeos must be gone too within 1 s."""
         m = node.monitor
         try:
@@ -154,29 +150,18 @@ class Chaos:
         m = node.monitor
         if m.poll() is not None:
             return
-        m.signal(signal.SIGCONT)
         node.frozen = False
-        m.nodeos_pids()
-        sent = time.monotonic()
-        m.signal(signal.SIGTERM)
-        limit = m.stop_timeout + STOP_BOUND
-        try:
-            code = m.proc.wait(limit)
-        except Exception:
-            code = None
-        took = time.monotonic() - sent
         self.count(f"monitor SIGTERM ({why})")
-        if code is None:
-            self.violation("monitor did not stop", f"exit within {limit:.1f} s of SIGTERM",
-                           f"still running after {took:.1f} s", time.monotonic_ns(), [node])
-            m.signal(signal.SIGKILL)
-            m.proc.wait()
-        else:
+        try:
+            took = sigterm_and_time(m, STOP_BOUND)
             self.stops.append((took, node.name, self.round))
-            if code != 0:
-                self.violation("monitor stop failed", "exit 0 after SIGTERM", f"exit {code}",
-                               time.monotonic_ns(), [node])
-        self.check_gone(node)
+        except AssertionError as e:
+            self.violation("monitor did not stop cleanly",
+                           f"exit 0 within its stop timeout + {STOP_BOUND} s, its nodeos gone",
+                           str(e).splitlines()[0], time.monotonic_ns(), [node])
+            if m.poll() is None:
+                m.signal(signal.SIGKILL)
+                m.wait_exit(5)
 
     # --- faults ---------------------------------------------------------------------
 
@@ -215,7 +200,7 @@ class Chaos:
                                f"{node.name}'s pid {pid} stops before fault + TTL",
                                f"last block {ms(last - deadline):.0f} ms after it", t0, [node])
 
-    def inject(self, kind, duration):
+    def inject(self, kind):
         """Starts one fault; returns (heal function, liveness slack, fence watch)."""
         rng = self.rng
         slack = 0.0
@@ -243,7 +228,7 @@ class Chaos:
                 def waiter(node=node, proc=node.monitor.proc, rnd=self.round):
                     proc.wait()
                     by_timer = proc.returncode == -signal.SIGKILL and node.frozen \
-                        and not getattr(node.monitor, "killed_here", False)
+                        and proc.pid not in self.sigkilled
                     if by_timer and node.monitor.proc is proc:
                         self.deadman.append(((time.monotonic_ns() - frozen_at) / NS, rnd))
                 threading.Thread(target=waiter, daemon=True).start()
@@ -253,16 +238,16 @@ class Chaos:
                 code = node.monitor.poll()
                 if code is None:
                     node.monitor.signal(signal.SIGCONT)
-                elif code == -signal.SIGKILL and not getattr(node.monitor, "killed_here", False):
+                elif code == -signal.SIGKILL and node.monitor.pid not in self.sigkilled:
                     self.count("monitor killed by its dead-man timer")
                 node.frozen = False
             return heal, slack, watch
         if kind == "monitor_sigkill":
             node = self.pick_node()
             node.monitor.nodeos_pids()
-            node.monitor.killed_here = True  # not by its dead-man timer
+            self.sigkilled.add(node.monitor.pid)  # not by its dead-man timer
             node.monitor.signal(signal.SIGKILL)
-            node.monitor.proc.wait()
+            node.monitor.wait_exit(2)
             self.check_gone(node)
             self.count("monitor SIGKILL")
             return (lambda: None), slack, None
@@ -275,7 +260,7 @@ class Chaos:
             is_leader = victim is self.cluster.leader()
             victim.kill()
             self.count("etcd leader SIGKILL" if is_leader else "etcd follower SIGKILL")
-            return (lambda: victim.restart(wait=False)), slack, None
+            return (lambda: victim.start(wait=False)), slack, None
         if kind == "etcd_member_sigstop":
             victim = rng.choice(self.cluster.members)
             victim.pause()
@@ -297,7 +282,7 @@ class Chaos:
 
             def heal():
                 for v in victims:
-                    v.restart(wait=False)
+                    v.start(wait=False)
             return heal, slack, watch
         if kind == "etcd_total_outage":
             watch = self.fence_watch("etcd total outage")
@@ -310,7 +295,7 @@ class Chaos:
                 for m in self.cluster.members:
                     m.kill()
                 self.count("etcd all members SIGKILL, restart with data")
-                heal = lambda: [m.restart(wait=False) for m in self.cluster.members]  # noqa: E731
+                heal = lambda: [m.start(wait=False) for m in self.cluster.members]  # noqa: E731
             return heal, slack, watch
         if kind == "nodeos_crash":
             p = self.producer()
@@ -374,7 +359,7 @@ class Chaos:
         self.labels = []
         heals, slack, watches = [], 0.0, []
         for k in kinds:
-            heal, s, watch = self.inject(k, duration)
+            heal, s, watch = self.inject(k)
             heals.append(heal)
             slack = max(slack, s)
             watches.append(watch)
@@ -386,8 +371,7 @@ class Chaos:
             live = self.running_nodes()
             if live:
                 self.sigterm(rng.choice(live), "during a fault")
-        while time.monotonic() < end:
-            time.sleep(min(0.02, max(0.0, end - time.monotonic())))
+        time.sleep(max(0.0, end - time.monotonic()))
         for w in watches:
             self.check_fence(w)
         # Heal everything.
@@ -395,7 +379,7 @@ class Chaos:
             heal()
         for m in self.cluster.members:
             if not m.running:
-                m.restart(wait=False)
+                m.start(wait=False)
         self.cluster.heal()
         for n in self.nodes:
             n.link.heal()
@@ -411,7 +395,7 @@ class Chaos:
             if n.monitor.poll() is not None:
                 self.check_gone(n)
                 n.restart()
-        self.check_overlap(t0)
+        self.check_overlap()
         # Liveness.
         bound = 2 * self.ttl + 4 + slack
         try:
@@ -428,7 +412,7 @@ class Chaos:
                 raise Violation("the group did not recover within 60 s more") from None
         gap, _ = longest_gap(self.ledger, since=t0, until=time.monotonic_ns())
         self.gaps.append((gap / NS, self.round, list(self.labels)))
-        self.check_overlap(t0)
+        self.check_overlap()
         return self.labels, duration
 
     def run(self):
@@ -453,7 +437,7 @@ class Chaos:
             if left:
                 self.violation("simulators left after every monitor stopped", "none", left,
                                time.monotonic_ns())
-        self.check_overlap(0)
+        self.check_overlap()
         self.table(time.monotonic() - started, aborted)
         ok = not self.violations and not aborted
         if ok and not self.args.keep:
@@ -464,7 +448,6 @@ class Chaos:
 
     def table(self, elapsed, aborted):
         overlaps = self.ledger.overlaps()
-        gap, gap_at = longest_gap(self.ledger)
         worst_gap = max(self.gaps, default=(0, 0, []))
         stops = sorted(self.stops)
         heal = max(self.after_heal, default=(0, 0, []))

@@ -16,8 +16,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from harness import (  # noqa: E402,F401
-    MONITOR, Etcd, Ledger, Monitor, assert_no_overlap, free_port, hold, make_config_dirs, ms,
-    WorkdirCase, pid_alive, reap_orphans, stop_monitors, wait_single_producer, wait_until)
+    MONITOR, Etcd, Ledger, Monitor, WorkdirCase, free_port, hold, make_config_dirs, ms,
+    pid_alive, reap_orphans, stop_monitors, wait_single_producer, wait_until)
 from proxy import Proxy  # noqa: E402
 
 SICK_NODEOS = os.path.join(HERE, "sick_nodeos.py")
@@ -27,7 +27,7 @@ NS = 1_000_000_000
 # --- etcd -----------------------------------------------------------------------------
 
 class Member(Etcd):
-    """An etcd member of a Cluster, which can be killed and restarted with its data."""
+    """An etcd member of a Cluster, which can be killed and started again with its data."""
 
     @property
     def running(self):
@@ -46,17 +46,12 @@ class Member(Etcd):
         if self.running:
             self.stop(sig)
 
-    def restart(self, wait=True):
-        """Starts it again on the same ports with the data it had."""
-        return self.start(wait=wait)
-
 
 class Cluster:
     """`size` etcd members on loopback; with more than one, each member's peer port sits
     behind a Proxy, so a member can be cut off from its peers."""
 
     def __init__(self, workdir, size=1):
-        self.workdir = workdir
         self.members = []
         self.peer_proxies = {}
         names = [f"e{i + 1}" for i in range(size)]
@@ -82,9 +77,6 @@ class Cluster:
         for m in self.members:
             m.wait_healthy(timeout)
         return self
-
-    def member(self, name):
-        return next(m for m in self.members if m.name == name)
 
     def leader(self, timeout=10.0):
         """The member that every running member agrees leads."""
@@ -173,6 +165,7 @@ class Node:
         if start:
             self.monitor.start()
         self.history = [self.monitor]  # every monitor process this node ran
+        self.frozen = False  # SIGSTOPped by a test
 
     def nodeos_fault(self, name, value=None):
         """Sets (or with None clears) a fault for the next nodeos start of this node."""
@@ -193,23 +186,21 @@ class Node:
     def restart(self):
         """Starts a new monitor process with the same command line (same node name)."""
         assert self.monitor.poll() is not None, f"{self.name}: monitor still running"
-        m = self.monitor
-        fresh = Monitor(m.workdir, m.name, self.link.urls, "unused", ledger=m.ledger,
-                        start=False)
-        fresh.argv = list(m.argv)
-        fresh.ttl, fresh.stop_timeout = m.ttl, m.stop_timeout
-        fresh.start()
+        fresh = self.monitor.clone().start()
         self.monitor = fresh
         self.history.append(fresh)
         return fresh
 
 
-def quiet_tail(monitor, lines=40):
-    """The monitor's last decisions, without the relayed block lines."""
-    kept = [line for line in monitor.log_text().splitlines()
-            if not ("[nodeos " in line and " block " in line)]
-    return f"--- last {min(lines, len(kept))} lines of {monitor.log_path} (blocks left out) ---\n" \
-        + "\n".join(kept[-lines:])
+def stop_nodes(nodes, ledger):
+    """Stops every monitor the nodes ran, by PID, then their links; returns the simulators
+    that outlived their monitors (killed now)."""
+    monitors = [m for n in nodes for m in n.history]
+    stop_monitors(monitors)
+    leftovers = reap_orphans(monitors, ledger)
+    for node in nodes:
+        node.link.close()
+    return leftovers
 
 
 def sigterm_and_time(monitor, bound):
@@ -298,7 +289,6 @@ class FaultCase(WorkdirCase):
 
     ttl = 3
     stop_timeout = 4
-    block_ms = 50
     etcd_size = 1
     group = "bp-faults"
     workdir_prefix = "nm-fault"
@@ -313,15 +303,11 @@ class FaultCase(WorkdirCase):
         self.cluster.start()
 
     def evidence(self):
-        return [quiet_tail(node.monitor) for node in self.nodes] + \
+        return [node.monitor.log_tail() for node in self.nodes] + \
             ["--- ledger (last records) ---\n" + ledger_excerpt(self.ledger, 0)]
 
     def _stop_nodes(self):
-        monitors = [m for n in self.nodes for m in n.history]
-        stop_monitors(monitors)
-        leftovers = reap_orphans(monitors, self.ledger)
-        for node in self.nodes:
-            node.link.close()
+        leftovers = stop_nodes(self.nodes, self.ledger)
         if leftovers:
             raise AssertionError(f"nodeos simulators outlived their monitors: {leftovers}")
 
@@ -349,10 +335,6 @@ class FaultCase(WorkdirCase):
             n.monitor.wait_nodeos_mode("validator", self.ttl + 5)
         return active, others
 
-    @property
-    def window_ms(self):
-        return max(300, 6 * self.block_ms)
-
     def restart_producer(self):
         """Kills the producing nodeos so that the nodes restart theirs with the nodeos faults
         just set; waits until a new producer runs and every other node validates; returns
@@ -371,15 +353,13 @@ class FaultCase(WorkdirCase):
         return active, others
 
     def wait_producer(self, timeout):
-        return self.node_named(wait_single_producer(self.ledger, timeout, self.window_ms))
+        return self.node_named(
+            wait_single_producer(self.ledger, timeout, self.producing_window_ms))
 
     def producers(self):
-        return self.ledger.current_producers(self.window_ms)
+        return self.ledger.current_producers(self.producing_window_ms)
 
     # --- invariants ------------------------------------------------------------------
-
-    def assert_no_overlap(self):
-        assert_no_overlap(self.ledger)
 
     def assert_single_producer_after_heal(self, healed_ns, bound, why="", stable=1.0):
         """Liveness: within `bound` seconds of `healed_ns`, exactly one node produces and
@@ -387,7 +367,8 @@ class FaultCase(WorkdirCase):
         does not count); returns (node, seconds from the heal to its first block)."""
         left = bound - (time.monotonic_ns() - healed_ns) / NS
         try:
-            name = wait_stable_producer(self.ledger, self.window_ms, max(0.5, left), stable)
+            name = wait_stable_producer(self.ledger, self.producing_window_ms, max(0.5, left),
+                                        stable)
         except AssertionError as e:
             raise AssertionError(f"no single producer within {bound:.1f} s of the heal"
                                  f"{' (' + why + ')' if why else ''}: {e}\n"
@@ -409,6 +390,3 @@ class FaultCase(WorkdirCase):
                         f"{node.name}'s producer signed a block {ms(last - deadline_ns):.0f} ms "
                         f"after its latest possible lease deadline\n{node.monitor.log_tail()}")
         return (deadline_ns - last) / NS
-
-    def report(self, what, value):
-        print(f"\nmeasured: {self._testMethodName}: {what}: {value}", flush=True)

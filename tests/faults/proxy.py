@@ -92,11 +92,10 @@ class _Pipe:
 
 
 class Proxy:
-    def __init__(self, target_port, listen_port=0, name="proxy", target_host="127.0.0.1",
-                 identify=None):
+    def __init__(self, target_port, name="proxy", identify=None):
         self.name = name
         self._identify = identify  # a callable giving the pids `only_from` may name
-        self.target = (target_host, target_port)
+        self.target = ("127.0.0.1", target_port)
         self._lock = threading.Lock()
         self._mode = "pass"
         self._delay = 0.0
@@ -109,9 +108,8 @@ class Proxy:
         self._sel.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
         self._stop = False
         self._cmd = None
-        self.port = self._listen(listen_port)
+        self.port = self._listen(0)
         self.url = f"http://127.0.0.1:{self.port}"
-        self.stats = {"accepted": 0, "reset": 0, "refused_upstream": 0}
         self._thread = threading.Thread(target=self._run, name=f"proxy-{name}", daemon=True)
         self._thread.start()
 
@@ -135,10 +133,6 @@ class Proxy:
 
     def heal(self):
         self.set("pass")
-
-    @property
-    def mode(self):
-        return self._mode
 
     def close(self):
         self._stop = True
@@ -189,11 +183,8 @@ class Proxy:
     def _accept(self):
         try:
             client, _ = self._listener.accept()
-        except (BlockingIOError, InterruptedError):
+        except OSError:  # BlockingIOError and InterruptedError among them
             return
-        except OSError:
-            return
-        self.stats["accepted"] += 1
         source = None
         if self._identify is not None:
             source = socket_owner(client, self._identify())
@@ -207,7 +198,6 @@ class Proxy:
         try:
             server = socket.create_connection(self.target, timeout=1.0)
         except OSError:
-            self.stats["refused_upstream"] += 1
             _reset(client)
             return
         client.setblocking(False)
@@ -235,8 +225,6 @@ class Proxy:
                     s.close()
                 except OSError:
                     pass
-        if reset:
-            self.stats["reset"] += 1
         self._pipes.remove(pipe)
 
     def _register(self, now):
@@ -278,7 +266,7 @@ class Proxy:
         while not self._stop:
             now = time.monotonic()
             with self._lock:
-                pending = getattr(self, "_cmd", None)
+                pending = self._cmd
                 self._cmd = None
             if pending:
                 self._apply()

@@ -28,17 +28,17 @@ class Scenario(FaultCase):
 
     # --- helpers ---------------------------------------------------------------------
 
-    def block_of(self, node, after, timeout, what):
-        return wait_until(lambda: self.ledger.first_block_after(after, node.name), timeout, what)
-
-    def no_blocks_since(self, t):
-        return not self.ledger.events("block", after=t)
+    def assert_nobody_produces(self, since_ns, until_ns, why):
+        """No block after `since_ns` (the fenced producer's last) until `until_ns` plus
+        0.5 s has passed."""
+        left = (until_ns - time.monotonic_ns()) / NS + 0.5
+        hold(lambda: not self.ledger.events("block", after=since_ns), max(0.5, left),
+             f"nobody producing {why}")
 
     def cut_off_active(self, mode, delay=0.0, sim_faults=None, stop_timeout=None):
         """Common body of the partition scenarios: A produces, B validates; A's link to
         etcd gets `mode`. Checks that A's producer is stopped before its latest possible
-        lease deadline (fault start + TTL) and that B takes over; returns (a, b, t0, fence
-        margin, B's first block)."""
+        lease deadline (fault start + TTL) and that B takes over; returns (a, b)."""
         kwargs = {} if stop_timeout is None else {"stop_timeout": stop_timeout}
         a, (b,) = self.start_nodes(**kwargs)
         for name, value in (sim_faults or {}).items():
@@ -50,15 +50,16 @@ class Scenario(FaultCase):
         t0 = time.monotonic_ns()
         a.link.set(mode, delay=delay)
         margin = self.assert_fenced_before(a, pid, t0 + self.ttl * NS, self.ttl + 1)
-        first = self.block_of(b, t0, 2 * self.ttl + LIVENESS_SLACK,
-                              f"{b.name} to take over while {a.name} is cut off ({mode})")
+        first = self.ledger.wait_first_block(
+            t0, b.name, 2 * self.ttl + LIVENESS_SLACK,
+            f"{b.name} to take over while {a.name} is cut off ({mode})")
         self.assertGreater(first["t"], self.ledger.last_block_time(a.name, pid))
         self.assert_no_overlap()
         self.report(f"{mode}: fence margin (latest lease deadline minus last block)",
                     f"{margin * 1000:.0f} ms")
         self.report(f"{mode}: peer's first block after the fault began",
                     f"{ms(first['t'] - t0):.0f} ms (TTL {self.ttl} s)")
-        return a, b, t0, margin, first
+        return a, b
 
     def heal_and_check(self, heal, expect=None, bound=None, why=""):
         healed = time.monotonic_ns()
@@ -82,7 +83,7 @@ class Faults(Scenario):
         """A's link to etcd loses every packet both ways; its nodeos ignores SIGTERM as a
         producer, so the fence must SIGKILL it. B takes over; SIGTERM to the cut-off A
         stays bounded; after the heal A validates and B keeps producing (no swap back)."""
-        a, b, t0, _, _ = self.cut_off_active(
+        a, b = self.cut_off_active(
             "blackhole", sim_faults={"ignore-sigterm": "producer"}, stop_timeout=2 * self.ttl)
         a.monitor.wait_nodeos_mode("validator", self.ttl + 2)
         took = sigterm_and_time(a.monitor, self.stop_bound)
@@ -96,7 +97,7 @@ class Faults(Scenario):
         """A's requests are dropped (client to server), answers would flow; its nodeos
         keeps producing 1.5 s after SIGTERM, longer than the fence allows, so the fence
         escalates to SIGKILL before the deadline."""
-        a, b, t0, _, _ = self.cut_off_active("drop_c2s", sim_faults={"stop-delay-ms": 1500})
+        a, b = self.cut_off_active("drop_c2s", sim_faults={"stop-delay-ms": 1500})
         self.heal_and_check(a.link.heal, expect=b)
         a.monitor.wait_nodeos_mode("validator", self.ttl + 2)
 
@@ -105,7 +106,7 @@ class Faults(Scenario):
         etcd while A keeps sending, yet A must fence on its own deadline. B takes over once
         A has given the lease up and it expired (up to two TTLs). SIGTERM to A while its
         answers are lost stays bounded; A restarts as a validator before the heal."""
-        a, b, t0, _, _ = self.cut_off_active("drop_s2c")
+        a, b = self.cut_off_active("drop_s2c")
         took = sigterm_and_time(a.monitor, self.stop_bound)
         self.report("SIGTERM to exit of the monitor whose answers are lost", f"{took * 1000:.0f} ms")
         a.restart()
@@ -116,7 +117,7 @@ class Faults(Scenario):
     def test_partition_replies_stalled_then_delivered(self):
         """Answers to A are held (not lost) and all delivered at the heal, long after A gave
         up on them: late answers must not make A produce again."""
-        a, b, t0, _, _ = self.cut_off_active("stall_s2c")
+        a, b = self.cut_off_active("stall_s2c")
         healed = time.monotonic_ns()
         self.heal_and_check(a.link.heal, expect=b)
         self.assertEqual(self.ledger.events("producing", node=a.name, after=healed), [])
@@ -139,7 +140,7 @@ class Faults(Scenario):
         """1.5 s each way (a round trip longer than a keepalive may take): A fences before
         its deadline and B takes over. Then SIGTERM to B while A still cannot renew: nobody
         produces; after the heal A produces within TTL plus the slack."""
-        a, b, t0, _, _ = self.cut_off_active("pass", delay=1.5)
+        a, b = self.cut_off_active("pass", delay=1.5)
         took = sigterm_and_time(b.monitor, self.stop_bound)
         self.report("SIGTERM to exit of the active peer", f"{took * 1000:.0f} ms")
         gone = time.monotonic_ns()
@@ -168,7 +169,9 @@ class Faults(Scenario):
         self.assertLess(gone, deadline, "the frozen monitor's nodeos outlived the lease deadline")
         last = self.ledger.last_block_time(a.name, pid)
         self.assertLess(last, deadline)
-        first = self.block_of(b, t0, self.ttl + LIVENESS_SLACK, f"{b.name} to take over")
+        first = self.ledger.wait_first_block(
+            t0, b.name, self.ttl + LIVENESS_SLACK,
+            f"{b.name} to take over")
         self.report("dead-man kill after SIGSTOP", f"{ms(died - t0):.0f} ms (TTL {self.ttl} s, "
                     f"nodeos gone {ms(deadline - gone):.0f} ms before the latest deadline)")
         self.report("peer's first block after the freeze", f"{ms(first['t'] - t0):.0f} ms")
@@ -195,12 +198,15 @@ class Faults(Scenario):
         a.monitor.signal(signal.SIGKILL)
         a.monitor.wait_exit(2)
         wait_until(lambda: not pid_alive(pid), 1, f"nodeos {pid} to die with its monitor")
-        self.block_of(b, t0, self.ttl + LIVENESS_SLACK, f"{b.name} to take over")
+        self.ledger.wait_first_block(
+            t0, b.name, self.ttl + LIVENESS_SLACK,
+            f"{b.name} to take over")
         a.restart()
         a.monitor.wait_nodeos_mode("validator", self.ttl + 3)
         sent = time.monotonic_ns()
         took = sigterm_and_time(b.monitor, self.stop_bound)
-        first = self.block_of(a, sent, 3, f"{a.name} to take over at once after B's SIGTERM")
+        first = self.ledger.wait_first_block(sent, a.name, 3,
+                                             f"{a.name} to take over at once after B's SIGTERM")
         self.report("SIGTERM handover to the restarted monitor",
                     f"stop {took * 1000:.0f} ms, first block {ms(first['t'] - sent):.0f} ms")
         self.assert_no_overlap()
@@ -224,7 +230,8 @@ class Faults(Scenario):
             self.assert_fenced_before(a, pid, t0 + self.ttl * NS, self.ttl + 1)
             took = sigterm_and_time(b.monitor, self.stop_bound)
             self.report("SIGTERM to exit of the standby with etcd frozen", f"{took * 1000:.0f} ms")
-            self.assertTrue(self.no_blocks_since(t0 + self.ttl * NS))
+            self.assert_nobody_produces(self.ledger.last_block_time(a.name, pid),
+                                        t0 + self.ttl * NS, "while etcd is frozen")
         finally:
             etcd.resume()
         self.heal_and_check(lambda: None, expect=a)
@@ -240,7 +247,7 @@ class Faults(Scenario):
         etcd.kill()
         self.assert_fenced_before(a, pid, t0 + self.ttl * NS, self.ttl + 1)
         time.sleep(1.0)  # the outage lasts past the deadline
-        etcd.restart()
+        etcd.start()
         healed = time.monotonic_ns()
         producer = self.heal_and_check(lambda: None, expect=a)
         self.assertEqual(self.ledger.events("producing", node=b.name), [],
@@ -254,7 +261,7 @@ class Faults(Scenario):
         a, (b,) = self.start_nodes()
         etcd = self.cluster.members[0]
         etcd.kill(signal.SIGTERM)
-        etcd.restart()
+        etcd.start()
         self.heal_and_check(lambda: None)
 
     # --- nodeos faults ---------------------------------------------------------------
@@ -266,7 +273,8 @@ class Faults(Scenario):
         pid = a.monitor.wait_nodeos_mode("producer", 1)
         t0 = time.monotonic_ns()
         os.kill(pid, signal.SIGSEGV)
-        first = self.block_of(b, t0, self.ttl, f"{b.name} to take over after the crash")
+        first = self.ledger.wait_first_block(t0, b.name, self.ttl,
+                                             f"{b.name} to take over after the crash")
         took = sigterm_and_time(a.monitor, self.stop_bound)
         self.report("peer's first block after the crash", f"{ms(first['t'] - t0):.0f} ms")
         self.report("SIGTERM to exit after the crash", f"{took * 1000:.0f} ms")
@@ -337,7 +345,7 @@ class Faults(Scenario):
         sent = time.monotonic_ns()
         took = sigterm_and_time(a.monitor, self.stop_bound)
         self.assertGreaterEqual(took, 1.9, "nodeos ignores SIGTERM: it cannot stop before the timeout")
-        first = self.block_of(b, sent, took + 3, f"{b.name} to take over")
+        first = self.ledger.wait_first_block(sent, b.name, took + 3, f"{b.name} to take over")
         self.report("SIGTERM to exit, nodeos ignoring SIGTERM (stop timeout 2 s)",
                     f"{took * 1000:.0f} ms; peer's first block after {ms(first['t'] - sent):.0f} ms")
         self.assert_no_overlap()
@@ -352,7 +360,7 @@ class Faults(Scenario):
         a, (b,) = self.restart_producer()
         sent = time.monotonic_ns()
         took = sigterm_and_time(a.monitor, self.stop_bound)
-        first = self.block_of(b, sent, took + 3, f"{b.name} to take over")
+        first = self.ledger.wait_first_block(sent, b.name, took + 3, f"{b.name} to take over")
         self.report("slow shutdown: SIGTERM to exit", f"{took * 1000:.0f} ms; peer's first "
                     f"block {ms(first['t'] - sent):.0f} ms after the SIGTERM")
         self.assert_no_overlap()
@@ -363,9 +371,6 @@ class ClusterFaults(Scenario):
     etcd_size = 3
 
     # --- a three-member cluster ------------------------------------------------------
-
-    def three(self):
-        return self.cluster.members
 
     def test_cluster_leader_killed(self):
         """The etcd leader SIGKILLed: a new leader within about a second; leases are
@@ -381,12 +386,13 @@ class ClusterFaults(Scenario):
                                                              "after the new leader")
         self.report("new leader after", f"{ms(elected - t0):.0f} ms; producer {producer.name}"
                     f"{' (no swap)' if producer is a else ' (swapped)'}")
-        leader.restart()
+        leader.start()
         self.cluster.wait_healthy()
         other = b if producer is a else a
         sent = time.monotonic_ns()
         took = sigterm_and_time(producer.monitor, self.stop_bound)
-        self.block_of(other, sent, 3, f"{other.name} to take over after SIGTERM")
+        self.ledger.wait_first_block(sent, other.name, 3,
+                                     f"{other.name} to take over after SIGTERM")
         self.report("SIGTERM handover after the leader change", f"{took * 1000:.0f} ms")
         self.assert_no_overlap()
 
@@ -423,7 +429,7 @@ class ClusterFaults(Scenario):
         # deadline is the fault + TTL + 2 s; etcd cannot let a peer take the lock before it,
         # as no leader can be elected without the quorum.
         leader = self.cluster.leader()
-        victims = [m for m in self.three() if m is not leader]
+        victims = [m for m in self.cluster.members if m is not leader]
         t0 = time.monotonic_ns()
         for m in victims:
             m.kill()
@@ -435,9 +441,9 @@ class ClusterFaults(Scenario):
                     f"{margin * 1000:.0f} ms)")
         took = sigterm_and_time(b.monitor, self.stop_bound)
         self.report("SIGTERM to exit of the standby without quorum", f"{took * 1000:.0f} ms")
-        self.assertTrue(self.no_blocks_since(latest))
+        self.assert_nobody_produces(last, latest, "without a quorum")
         for m in victims:
-            m.restart(wait=False)
+            m.start(wait=False)
         self.cluster.wait_healthy()
         healed = time.monotonic_ns()
         self.heal_and_check(lambda: None, expect=a, bound=2 * self.ttl + LIVENESS_SLACK,

@@ -12,11 +12,9 @@ start, so a test switches a fault on or off between two starts of nodeos:
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SIM = os.path.join(os.path.dirname(HERE), "nodeos_sim.py")
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from nodeos_sim import PRODUCER_PLUGIN, read_config  # noqa: E402
+import nodeos_sim  # noqa: E402
 
 
 def read(control, name):
@@ -40,10 +38,10 @@ def main(argv):
         args.append(arg)
     if control and config_dir:
         try:
-            producer, plugins = read_config(os.path.join(config_dir, "config.ini"))
+            producer = nodeos_sim.producer_of(config_dir)
         except OSError:
-            producer, plugins = None, []
-        mode = "producer" if producer and PRODUCER_PLUGIN in plugins else "validator"
+            producer = None
+        mode = "producer" if producer else "validator"
         crash = read(control, f"crash-{mode}-ms")
         if crash:
             args.append(f"--sim-crash-after-ms={int(crash)}")
@@ -53,7 +51,7 @@ def main(argv):
         delay = read(control, "stop-delay-ms")
         if delay:
             args.append(f"--sim-stop-delay-ms={int(delay)}")
-    os.execv(sys.executable, [sys.executable, SIM, *args])
+    os.execv(sys.executable, [sys.executable, nodeos_sim.__file__, *args])
 
 
 if __name__ == "__main__":

@@ -4,37 +4,20 @@
 #include <boost/test/unit_test.hpp>
 
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
 
-#include "options.hpp"
+#include "config_tree.hpp"
 
 using namespace nm;
+using nm::testing::config_tree;
 
 namespace {
 
-struct fixture {
-    std::string root, nodeos, active, standby, conf;
-
-    fixture() {
-        char tmpl[] = "/tmp/nm-config-XXXXXX";
-        root = ::mkdtemp(tmpl);
-        nodeos = root + "/nodeos";
-        std::ofstream(nodeos) << "#!/bin/sh\n";
-        ::chmod(nodeos.c_str(), 0755);
-        active = root + "/active";
-        standby = root + "/standby";
-        for (auto const& d : {active, standby}) {
-            ::mkdir(d.c_str(), 0755);
-            std::ofstream(d + "/config.ini") << "# test\n";
-        }
-        conf = root + "/nodeos-monitor.conf";
-    }
-    ~fixture() { std::system(("rm -rf '" + root + "'").c_str()); }
+struct fixture : config_tree {
+    std::string conf = root + "/nodeos-monitor.conf";
 
     void write(std::string const& text, mode_t mode = 0640) const {
         std::ofstream(conf) << "nodeos = " << nodeos << "\nactive-config-dir = " << active
@@ -45,23 +28,14 @@ struct fixture {
     config parse(std::vector<std::string> flags = {}) const {
         std::vector<std::string> args{"nodeos-monitor", "--config", conf};
         args.insert(args.end(), flags.begin(), flags.end());
-        std::vector<char const*> argv;
-        for (auto const& a : args) argv.push_back(a.c_str());
-        return parse_command_line(static_cast<int>(argv.size()), argv.data()).cfg;
+        return testing::parse_args(args).cfg;
     }
 
     // Lines 1-3 are the fixture's; the test's text starts on line 4.
     void rejects(std::string const& text, std::string const& mentions, mode_t mode = 0640) const {
         write(text, mode);
-        try {
-            parse();
-            BOOST_ERROR("accepted " << text);
-        } catch (usage_error const& e) {
-            std::string what = e.what();
-            BOOST_TEST(what.find(conf + ":") == 0, "error \"" << what << "\" should start with the file");
-            BOOST_TEST(what.find(mentions) != std::string::npos, "error \"" << what << "\" should mention " << mentions);
-            BOOST_TEST(what.find('\n') == std::string::npos);
-        }
+        auto what = testing::expect_usage_error([&] { parse(); }, mentions);
+        if (!what.empty()) BOOST_TEST(what.find(conf + ":") == 0, "error \"" << what << "\" should start with the file");
     }
 };
 

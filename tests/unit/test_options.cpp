@@ -2,41 +2,18 @@
 #define BOOST_TEST_MODULE options
 #include <boost/test/unit_test.hpp>
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cstdlib>
-#include <fstream>
 #include <string>
 #include <vector>
 
-#include "options.hpp"
+#include "config_tree.hpp"
 
 using namespace nm;
+using nm::testing::config_tree;
 
 namespace {
 
-// A temporary tree with a nodeos stand-in and the two config dirs.
-struct fixture {
-    std::string root;
-    std::string nodeos, active, standby;
-
-    fixture() {
-        char tmpl[] = "/tmp/nm-options-XXXXXX";
-        root = ::mkdtemp(tmpl);
-        nodeos = root + "/nodeos";
-        std::ofstream(nodeos) << "#!/bin/sh\n";
-        ::chmod(nodeos.c_str(), 0755);
-        active = root + "/active";
-        standby = root + "/standby";
-        for (auto const& d : {active, standby}) {
-            ::mkdir(d.c_str(), 0755);
-            std::ofstream(d + "/config.ini") << "# test\n";
-        }
-    }
-    ~fixture() { std::system(("rm -rf '" + root + "'").c_str()); }
-
+struct fixture : config_tree {
     command_line parse(std::vector<std::string> extra) const {
         std::vector<std::string> args{"nodeos-monitor"};
         // The fixture's paths, unless the test gives its own.
@@ -45,20 +22,11 @@ struct fixture {
             if (std::find(extra.begin(), extra.end(), flag) == extra.end()) args.insert(args.end(), {flag, value});
         }
         args.insert(args.end(), extra.begin(), extra.end());
-        std::vector<char const*> argv;
-        for (auto const& a : args) argv.push_back(a.c_str());
-        return parse_command_line(static_cast<int>(argv.size()), argv.data());
+        return testing::parse_args(args);
     }
 
     void rejects(std::vector<std::string> extra, std::string const& mentions) const {
-        try {
-            parse(extra);
-            BOOST_ERROR("accepted invalid input; expected an error mentioning " << mentions);
-        } catch (usage_error const& e) {
-            BOOST_TEST(std::string(e.what()).find(mentions) != std::string::npos,
-                       "error \"" << e.what() << "\" should mention \"" << mentions << "\"");
-            BOOST_TEST(std::string(e.what()).find('\n') == std::string::npos);
-        }
+        testing::expect_usage_error([&] { parse(extra); }, mentions);
     }
 };
 
