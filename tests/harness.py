@@ -142,6 +142,8 @@ class Etcd:
 
 SIM = os.path.join(ROOT, "tests", "nodeos_sim.py")
 MONITOR = os.environ.get("NM_MONITOR") or os.path.join(ROOT, "build", "nodeos-monitor")
+# Makes a system call fail on demand (tests/e2e/fail_syscall.cpp), loaded with LD_PRELOAD.
+FAIL_SYSCALL_LIB = os.environ.get("NM_FAIL_SYSCALL_LIB") or os.path.join(ROOT, "build", "tests", "libfail_syscall.so")
 
 
 def hold(predicate, duration, what):

@@ -3,7 +3,7 @@
 #include <boost/test/unit_test.hpp>
 #include <variant>
 
-#include "etcd_types.hpp"
+#include "etcd/etcd_types.hpp"
 
 namespace nm::test {
 

@@ -7,6 +7,7 @@ Run one with: python3 tests/e2e/test_core.py CoreTest.test_two_monitors
 (NM_MONITOR names the binary; default build/nodeos-monitor)."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from harness import (  # noqa: E402
-    Monitor, MonitorTestCase, etcd_down_at_start, hold, ms, pid_alive, wait_until)
+    FAIL_SYSCALL_LIB, Monitor, MonitorTestCase, etcd_down_at_start, hold, ms, pid_alive, wait_until)
 
 NS = 1_000_000_000
 
@@ -245,6 +246,43 @@ class CoreTest(MonitorTestCase):
         self.assertEqual(self.ledger.events("stop", pid=pid), [],
                          "nodeos finished its 20 s stop: it was not killed")
         self.report("second SIGTERM to exit", f"{took * 1000:.0f} ms (exit status {code})")
+
+    def test_fail_safe_when_a_timer_cannot_be_set(self):
+        """A system call that fencing depends on fails (the dead-man timer on the producer's
+        monitor, the core's own timer on the standby's): that monitor kills its nodeos and
+        exits 1 at once; the peer takes over once the lease expires, with no overlap."""
+        trigger = os.path.join(self.workdir, "fail-now")
+
+        def failing(call):
+            return {"LD_PRELOAD": FAIL_SYSCALL_LIB, "NM_FAIL_SYSCALL": call, "NM_FAIL_SYSCALL_WHEN": trigger}
+        producer = self.spawn_monitor("node-a", env=failing("timer_settime"))
+        self.wait_producer(self.ttl + 10)
+        standby = self.spawn_monitor("node-b")
+        standby.wait_nodeos_mode("validator", self.ttl + 5)
+        producer_pid = producer.wait_nodeos_mode("producer", 1)
+        open(trigger, "w").close()
+        failed_at = time.monotonic_ns()
+        # The dead-man timer is set again at the next renewal, TTL/3 from the last.
+        self.assertEqual(producer.wait_exit(self.ttl), 1, producer.log_tail())
+        producer.assert_nodeos_gone(1.0)
+        producer.wait_for_log(r"error cannot go on safely \(timer_settime: .*\): killing nodeos and exiting "
+                              r"\[fail_safe\]$", 1, flags=re.MULTILINE)
+        self.assertFalse(pid_alive(producer_pid))
+        self.ledger.wait_first_block(failed_at, standby.name, 2 * self.ttl + 5,
+                                     f"{standby.name} to produce once node-a's lease expired")
+        self.assert_no_overlap()
+
+        # The standby's core timer: nothing to fence, but it stops all the same.
+        os.remove(trigger)
+        second = self.spawn_monitor("node-c", env=failing("timerfd_settime"))
+        second.wait_nodeos_mode("validator", self.ttl + 5)
+        open(trigger, "w").close()
+        self.assertEqual(second.wait_exit(self.ttl), 1, second.log_tail())
+        second.assert_nodeos_gone(1.0)
+        second.wait_for_log(r"error cannot go on safely \(timerfd_settime: .*\): killing nodeos and exiting "
+                            r"\[fail_safe\]$", 1, flags=re.MULTILINE)
+        hold(self.single_producer(standby.name), 1.0, f"{standby.name} still the producer")
+        self.assert_no_overlap()
 
     def test_invalid_input(self):
         """Each invalid input exits 2 with a one-line reason, before starting anything: no

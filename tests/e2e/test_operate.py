@@ -260,16 +260,19 @@ class OperateTest(MonitorTestCase):
         self.assert_no_overlap()
 
     def test_json_logs(self):
-        """--log-format json: every line is one JSON object with time, level and message."""
+        """--log-format json: every line is one JSON object with time, level and message,
+        and, for a decision of the core, its cause and the change of phase it made."""
         m = self.spawn_monitor("node-a", extra_args=["--log-format", "json"])
         m.wait_nodeos_mode("producer", self.ttl + 5)
-        m.wait_for_log(r'"message":"lock acquired"', 3)
+        m.wait_for_log(r'"cause":"lock_acquired","change":"lock unknown -> mine","level":"info",'
+                       r'"message":"lock acquired"', 3)
         m.stop()
         lines = m.log_text().splitlines()
         self.assertGreater(len(lines), 5)
         for line in lines:
             record = json.loads(line)
-            self.assertEqual(set(record), {"time", "level", "message"}, line)
+            self.assertLessEqual({"time", "level", "message"}, set(record), line)
+            self.assertLessEqual(set(record), {"time", "level", "message", "cause", "change"}, line)
             self.assertIn(record["level"], ("error", "warn", "info", "debug"))
             self.assertRegex(record["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
         self.assertTrue(any(json.loads(l)["message"].startswith("[nodeos active]") for l in lines))

@@ -15,6 +15,18 @@ Faults (`Proxy.set(mode, delay=...)`):
   stall_s2c   server-to-client bytes held (etcd handles requests, answers never arrive)
   drop_c2s    client-to-server bytes read and thrown away; a connection that lost bytes is
   drop_s2c    corrupt, so it is reset when the fault heals (as TCP would end it eventually)
+  cut_watch   as `pass`, except for etcd watches (a connection whose first request is
+              `POST /v3/watch`): each is closed (FIN to the client, after the bytes already
+              forwarded) as soon as the header of its answer has reached the client, maybe
+              with the `created` message, as a load balancer that cuts streaming connections
+              does. A watch already open when the mode is set is closed at once. Unary
+              requests, on their own connections, flow untouched. A client that sends a
+              watch after other requests on a kept-alive connection is not recognised; etcd's
+              clients and the monitor open a connection for each watch.
+
+Whatever the mode, the proxy counts the watch requests it forwarded (`watch_requests`) and
+the watches it cut (`watches_cut`): a watch rate measured apart from the client's own
+figures. Both are plain integers, written by the proxy's thread, readable from any thread.
 
 `only_from` restricts the fault to connections opened by the given process ids (found
 through /proc): that is how one etcd member is cut off from its peers while the others
@@ -29,8 +41,19 @@ import struct
 import threading
 import time
 
-MODES = ("pass", "blackhole", "cut", "stall_c2s", "stall_s2c", "drop_c2s", "drop_s2c")
+MODES = ("pass", "blackhole", "cut", "stall_c2s", "stall_s2c", "drop_c2s", "drop_s2c",
+         "cut_watch")
 CHUNK = 65536
+# A request line or an answer header longer than this is not HTTP from etcd or the
+# monitor: the connection is judged on what was seen by then.
+HEAD_LIMIT = 8192
+WATCH_PATHS = (b"/v3/watch", b"/v3beta/watch")
+
+
+def is_watch(request_line):
+    """True for the request line of an etcd watch through the HTTP/JSON gateway."""
+    parts = request_line.split(b" ")
+    return len(parts) >= 2 and parts[0] == b"POST" and parts[1].split(b"?")[0] in WATCH_PATHS
 
 
 def _reset(sock):
@@ -89,6 +112,12 @@ class _Pipe:
         self.eof = {"c2s": False, "s2c": False}
         self.tainted = False
         self.closed = False
+        # The client's first request line, until complete; then whether it is a watch.
+        self.request_head = b""
+        self.watch = None
+        # Answer bytes forwarded to the client, until the end of the header is among them.
+        self.answer_head = b""
+        self.answered = False  # the client has the whole header of the answer
 
 
 class Proxy:
@@ -110,6 +139,8 @@ class Proxy:
         self._cmd = None
         self.port = self._listen(0)
         self.url = f"http://127.0.0.1:{self.port}"
+        self.watch_requests = 0  # watch requests passed on to the server, in any mode
+        self.watches_cut = 0     # watch connections closed by `cut_watch`
         self._thread = threading.Thread(target=self._run, name=f"proxy-{name}", daemon=True)
         self._thread.start()
 
@@ -179,6 +210,8 @@ class Proxy:
             mode = self._mode_for(pipe)
             if mode == "cut" or (pipe.tainted and not mode.startswith("drop")):
                 self._close(pipe, reset=True)
+            elif mode == "cut_watch" and pipe.watch and pipe.answered:
+                self._cut_watch(pipe)
 
     def _accept(self):
         try:
@@ -318,6 +351,8 @@ class Proxy:
                 if mode == f"drop_{src_dir}":
                     pipe.tainted = True
                 else:
+                    if src_dir == "c2s" and pipe.watch is None:
+                        self._judge_request(pipe, data)
                     pipe.out[src_dir].append((time.monotonic() + self._delay, data))
         if pipe.closed:
             return
@@ -328,6 +363,8 @@ class Proxy:
                 while queue and queue[0][0] <= now:
                     due, data = queue[0]
                     n = sock.send(data)
+                    if dst_dir == "s2c" and pipe.watch and not pipe.answered:
+                        self._note_answer(pipe, data[:n])
                     if n < len(data):
                         queue[0] = (due, data[n:])
                         break
@@ -337,8 +374,42 @@ class Proxy:
             except OSError:
                 self._close(pipe, reset=True)
                 return
+            if pipe.answered and self._mode_for(pipe) == "cut_watch":
+                self._cut_watch(pipe)
+                return
             if not queue and pipe.eof[dst_dir]:
                 self._shutdown_other(pipe, dst_dir)
+
+    def _judge_request(self, pipe, data):
+        """Reads the client's first request line as it arrives; counts a watch."""
+        pipe.request_head += data[:HEAD_LIMIT - len(pipe.request_head)]
+        end = pipe.request_head.find(b"\r\n")
+        if end < 0 and len(pipe.request_head) < HEAD_LIMIT:
+            return
+        pipe.watch = is_watch(pipe.request_head[:end] if end >= 0 else pipe.request_head)
+        pipe.request_head = b""
+        if pipe.watch:
+            self.watch_requests += 1
+
+    @staticmethod
+    def _note_answer(pipe, sent):
+        """Follows the answer of a watch to the end of its header."""
+        pipe.answer_head += sent
+        if b"\r\n\r\n" in pipe.answer_head or len(pipe.answer_head) >= HEAD_LIMIT:
+            pipe.answered = True
+            pipe.answer_head = b""
+
+    def _cut_watch(self, pipe):
+        """Ends a watch as an intermediary that cuts streams does: the client gets what was
+        forwarded, then a FIN. Whatever the client sent since is read first: closing a
+        socket with unread bytes would send an RST and could discard the answer."""
+        self.watches_cut += 1
+        try:
+            while pipe.client.recv(CHUNK):
+                pass
+        except OSError:  # BlockingIOError once drained
+            pass
+        self._close(pipe)
 
     def _shutdown_other(self, pipe, src_dir):
         other = pipe.server if src_dir == "c2s" else pipe.client

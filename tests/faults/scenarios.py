@@ -23,6 +23,32 @@ from faultlib import (  # noqa: E402
 # for the winner to stop its validator and start its producer.
 LIVENESS_SLACK = 4.0
 
+# Watches cut as soon as they open: each monitor may open its watch at most once per renew
+# interval (TTL/3) once its backoff has grown to that cap, so a window of W seconds holds
+# at most W / (TTL/3) + 1 opens (one at each edge). The allowance adds the doubling steps
+# below the cap (100, 200, 400, 800 ms before 1 s with TTL 3: four opens), should the
+# backoff start over inside the window. The bug it guards against re-opened every 100 ms:
+# about 140 opens in a 15 s window, against at most 20 here.
+WATCH_REOPEN_ALLOWANCE = 5
+# The window the rate is measured over, after a warm-up of three renew intervals: time
+# for the backoff to reach its cap (a doubling from 100 ms up to TTL/3 sums to less than
+# two renew intervals).
+WATCH_RATE_WINDOW = 15.0
+# With its watch cut, a standby learns that the lock is free from its own re-read of the
+# key, at most one renew interval after the holder released it; then it takes the lock
+# (one round trip), stops its validator and starts its producer, which signs a block
+# within block_ms. This covers all but the renew interval.
+CUT_WATCH_HANDOVER_SLACK = 2.0
+
+
+def watch_requests(node):
+    """Watch requests the node's link to etcd saw, counted by its proxies."""
+    return sum(p.watch_requests for p in node.link.proxies)
+
+
+def watches_cut(node):
+    return sum(p.watches_cut for p in node.link.proxies)
+
 
 class Scenario(FaultCase):
 
@@ -148,6 +174,65 @@ class Faults(Scenario):
              f"nobody producing while {a.name} cannot renew and {b.name} is gone")
         self.heal_and_check(a.link.heal, expect=a)
         self.assertTrue(self.ledger.events("producing", node=a.name, after=gone))
+
+    # --- watches cut by the network -------------------------------------------------
+
+    def test_watch_streams_cut(self):
+        """Every watch on the lock key is cut right after it opens (an etcd behind a proxy
+        or load balancer that ends streaming connections), on both nodes' links; other
+        requests flow. A keeps producing alone; each monitor opens its watch at most once
+        per renew interval (plus the backoff's first steps), measured at the proxies; SIGTERM
+        to A still hands over to B, which finds the lock free by re-reading the key. The
+        rate is asserted last, so that a monitor that re-opens too fast is still checked
+        for safety and the handover first."""
+        a, (b,) = self.start_nodes()
+        pid = a.monitor.wait_nodeos_mode("producer", 1)
+        renew = self.ttl / 3
+        nodes = (a, b)
+        for n in nodes:
+            n.link.set("cut_watch")
+
+        def a_alone():
+            return self.producers() == [a.name] and pid_alive(pid)
+        hold(a_alone, 3 * renew, f"{a.name} alone producing while watches are cut (warm-up)")
+        before = {n.name: watch_requests(n) for n in nodes}
+        started = time.monotonic()
+        hold(a_alone, WATCH_RATE_WINDOW, f"{a.name} alone producing while watches are cut")
+        opens = {n.name: watch_requests(n) - before[n.name] for n in nodes}
+        window = time.monotonic() - started
+        for n in nodes:
+            n.monitor.assert_running()  # a dead monitor opens no watch: it must not pass
+        allowed = int(window / renew) + WATCH_REOPEN_ALLOWANCE
+        for n in nodes:
+            self.report(f"{n.name}: watch opens at the proxy",
+                        f"{opens[n.name]} in {window:.1f} s ({opens[n.name] * 60 / window:.0f}/min; "
+                        f"at most {allowed} allowed, renew interval {renew:.1f} s)")
+
+        sent = time.monotonic_ns()
+        took = sigterm_and_time(a.monitor, self.stop_bound)
+        bound = took + renew + CUT_WATCH_HANDOVER_SLACK
+        what = (f"{b.name} to produce within {bound:.1f} s of the SIGTERM to {a.name} ({a.name}'s "
+                f"stop took {took:.1f} s; with its watch cut, {b.name} re-reads the key at most "
+                f"{renew:.1f} s apart)")
+        first = self.ledger.wait_first_block(sent, b.name, renew + CUT_WATCH_HANDOVER_SLACK, what)
+        self.assertLessEqual((first["t"] - sent) / NS, bound, what)
+        producer, _ = self.assert_single_producer_after_heal(sent, bound + 1.0, "after the handover")
+        self.assertEqual(producer.name, b.name)
+        self.report("SIGTERM handover with watches cut",
+                    f"stop {took * 1000:.0f} ms, {b.name}'s first block {ms(first['t'] - sent):.0f} ms "
+                    f"after the SIGTERM (bound {bound * 1000:.0f} ms)")
+        self.assert_no_overlap()
+
+        for n in nodes:
+            self.assertGreater(watches_cut(n), 0,
+                               f"the proxy cut none of {n.name}'s watches: the fault was not in effect")
+        for n in nodes:
+            self.assertLessEqual(
+                opens[n.name], allowed,
+                f"{n.name} opened its watch {opens[n.name]} times in {window:.1f} s with every "
+                f"watch cut at once ({opens[n.name] * 60 / window:.0f}/min); expected at most "
+                f"{allowed}: one per renew interval ({renew:.1f} s) plus {WATCH_REOPEN_ALLOWANCE} "
+                f"for the backoff's first steps\n{n.monitor.log_tail(15)}")
 
     # --- a frozen, killed monitor ----------------------------------------------------
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "options.hpp"
+#include "app/options.hpp"
 
 namespace nm::testing {
 

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "log.hpp"
-#include "metrics.hpp"
-#include "status.hpp"
+#include "ops/log.hpp"
+#include "ops/metrics.hpp"
+#include "ops/status.hpp"
 
 using namespace nm;
 
@@ -53,7 +53,7 @@ std::string rendered_example() {
     c.count_block_line("info 2026 producer_plugin.cpp Produced block 0000a1b2... #42 @ 2026");
     c.count_block_line("info 2026 controller.cpp Received block 0000a1b2... #43");
     c.count_block_line("info something else");
-    gauges g{node_state::active, true, 7.25, true};
+    gauges g{role::active, true, 7.25, true};
     process_stats p{1.5, 7e6, 2e8, 11, 1024, 1.7e9};
     return render_metrics(c, g, p, "0.1.0");
 }
@@ -143,13 +143,13 @@ BOOST_AUTO_TEST_CASE(status_json_has_every_field) {
     status_view s;
     s.node = "bp1";
     s.group = "eos";
-    s.state = node_state::standby;
+    s.state = role::standby;
     s.holder = "bp2 (abc)";
     s.lease_remaining = 8.1234;
     s.nodeos_pid = 42;
     s.nodeos_mode = "standby";
     s.nodeos_uptime = 12.5;
-    s.last_transition = transition{node_state::active, node_state::standby, 1.7e9, "the lock is lost"};
+    s.last_transition = transition{role::active, role::standby, 1.7e9, "fence_lost_lock", "the lock is lost"};
     auto j = nlohmann::json::parse(render_status_json(s));
     BOOST_TEST(j["node"] == "bp1");
     BOOST_TEST(j["group"] == "eos");
@@ -161,6 +161,7 @@ BOOST_AUTO_TEST_CASE(status_json_has_every_field) {
     BOOST_TEST(j["nodeos"]["uptime_seconds"] == 12.5);
     BOOST_TEST(j["last_transition"]["from"] == "active");
     BOOST_TEST(j["last_transition"]["reason"] == "the lock is lost");
+    BOOST_TEST(j["last_transition"]["cause"] == "fence_lost_lock");
     BOOST_TEST(j["last_transition"]["at"] == "2023-11-14T22:13:20Z");
     BOOST_TEST(j["healthy"] == true);
     BOOST_TEST(status_line(s) == "standby since 2023-11-14T22:13:20Z, holder is bp2 (abc)");
@@ -180,38 +181,48 @@ BOOST_AUTO_TEST_CASE(status_json_before_anything_happened) {
 BOOST_AUTO_TEST_CASE(health_follows_the_state) {
     status_view s;
     s.nodeos_pid = 1;
-    s.state = node_state::active;
+    s.state = role::active;
     s.nodeos_mode = "active";
     s.lock_held = true;
     BOOST_TEST(healthy(s));
     s.lock_held = false;
     BOOST_TEST(!healthy(s));
-    s.state = node_state::standby;
+    s.state = role::standby;
     s.nodeos_mode = "standby";
     BOOST_TEST(healthy(s));
     s.nodeos_pid.reset();
     BOOST_TEST(!healthy(s), "no nodeos running");
     s.nodeos_pid = 1;
-    s.state = node_state::stopping;
+    s.state = role::stopping;
     BOOST_TEST(!healthy(s));
-    s.state = node_state::active;
-    s.last_transition = transition{node_state::standby, node_state::active, 0, "x"};
+    s.state = role::active;
+    s.last_transition = transition{role::standby, role::active, 0, "holds_lock", "x"};
     BOOST_TEST(status_line(s) == "active since 1970-01-01T00:00:00Z");
 }
 
 BOOST_AUTO_TEST_CASE(log_lines_in_text_journal_and_json) {
     timespec t{1'700'000'000, 123'000'000};
-    BOOST_TEST(format_log_line(level::warning, "keepalive failed", t, log_format::text, false) ==
+    BOOST_TEST(format_log_line(level::warning, "keepalive failed", {}, t, log_format::text, false) ==
                "2023-11-14T22:13:20.123Z warn  keepalive failed\n");
-    BOOST_TEST(format_log_line(level::error, "x", t, log_format::text, true) == "<3>error x\n");
-    BOOST_TEST(format_log_line(level::warning, "x", t, log_format::text, true) == "<4>warn  x\n");
-    BOOST_TEST(format_log_line(level::info, "x", t, log_format::text, true) == "<6>info  x\n");
-    BOOST_TEST(format_log_line(level::debug, "x", t, log_format::text, true) == "<7>debug x\n");
-    auto line = format_log_line(level::info, "lock \"acquired\"\n\xff", t, log_format::json, true);
+    BOOST_TEST(format_log_line(level::error, "x", {}, t, log_format::text, true) == "<3>error x\n");
+    BOOST_TEST(format_log_line(level::warning, "x", {}, t, log_format::text, true) == "<4>warn  x\n");
+    BOOST_TEST(format_log_line(level::info, "x", {}, t, log_format::text, true) == "<6>info  x\n");
+    BOOST_TEST(format_log_line(level::debug, "x", {}, t, log_format::text, true) == "<7>debug x\n");
+    // A decision of the core carries its cause, and the change it made.
+    BOOST_TEST(format_log_line(level::info, "lock acquired", {"lock_acquired", "lock unknown -> mine"}, t,
+                               log_format::text, true) == "<6>info  lock acquired [lock_acquired, lock unknown -> mine]\n");
+    BOOST_TEST(format_log_line(level::info, "x", {"holds_lock"}, t, log_format::text, true) == "<6>info  x [holds_lock]\n");
+    auto decided = nlohmann::json::parse(
+        format_log_line(level::info, "lock acquired", {"lock_acquired", "lock unknown -> mine"}, t, log_format::json, false));
+    BOOST_TEST(decided["cause"] == "lock_acquired");
+    BOOST_TEST(decided["change"] == "lock unknown -> mine");
+    BOOST_TEST(decided["message"] == "lock acquired");
+    auto line = format_log_line(level::info, "lock \"acquired\"\n\xff", {}, t, log_format::json, true);
     BOOST_TEST(line.ends_with("}\n"));
     BOOST_TEST(std::count(line.begin(), line.end(), '\n') == 1);
     auto j = nlohmann::json::parse(line);
     BOOST_TEST(j["level"] == "info");
     BOOST_TEST(j["time"] == "2023-11-14T22:13:20.123Z");
     BOOST_TEST(j["message"].get<std::string>().starts_with("lock \"acquired\"\n"));
+    BOOST_TEST(!j.contains("cause"));
 }

@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "notify.hpp"
+#include "ops/notify.hpp"
 
 using namespace nm;
 using namespace std::chrono_literals;

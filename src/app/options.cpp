@@ -1,0 +1,337 @@
+#include "app/options.hpp"
+
+#include <arpa/inet.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <charconv>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "core/text.hpp"
+
+namespace po = boost::program_options;
+
+namespace nm {
+namespace {
+
+constexpr int min_ttl = 2;  // etcd's smallest lease TTL
+
+std::vector<std::string> split_commas(std::vector<std::string> const& values) {
+    std::vector<std::string> out;
+    for (auto const& v : values) {
+        std::string_view rest = v;
+        while (true) {
+            auto comma = rest.find(',');
+            auto part = rest.substr(0, comma);
+            if (!part.empty()) out.emplace_back(part);
+            if (comma == std::string_view::npos) break;
+            rest.remove_prefix(comma + 1);
+        }
+    }
+    return out;
+}
+
+bool is_directory(std::string const& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool is_readable_file(std::string const& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), R_OK) == 0;
+}
+
+void check_config_dir(std::string const& flag, std::string const& dir) {
+    if (!is_directory(dir)) throw usage_error(cat("--", flag, " ", dir, ": no such directory"));
+    auto ini = dir + (dir.ends_with('/') ? "" : "/") + "config.ini";
+    if (!is_readable_file(ini)) throw usage_error(cat("--", flag, " ", dir, ": no readable config.ini in it"));
+}
+
+void check_readable(std::string const& flag, std::string const& path) {
+    if (!path.empty() && !is_readable_file(path)) {
+        throw usage_error(cat("--", flag, " ", path, ": not a readable file"));
+    }
+}
+
+void check(config const& c) {
+    struct stat st {};
+    if (::stat(c.nodeos.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        throw usage_error(cat("--nodeos ", c.nodeos, ": no such file"));
+    }
+    if (::access(c.nodeos.c_str(), X_OK) != 0) throw usage_error(cat("--nodeos ", c.nodeos, ": not executable"));
+    check_config_dir("active-config-dir", c.active_config_dir);
+    check_config_dir("standby-config-dir", c.standby_config_dir);
+    if (c.lease_ttl < min_ttl) throw usage_error(cat("--lease-ttl ", c.lease_ttl, ": must be at least ", min_ttl, " seconds"));
+    if (c.lease_ttl > 3600) throw usage_error(cat("--lease-ttl ", c.lease_ttl, ": must be at most 3600 seconds"));
+    if (c.stop_timeout < 1) throw usage_error(cat("--stop-timeout ", c.stop_timeout, ": must be at least 1 second"));
+    if (c.failover_group.empty()) throw usage_error("--failover-group: must not be empty");
+    if (c.node_name.empty()) throw usage_error("--node-name: must not be empty");
+    if (!c.etcd_cert.empty() && c.etcd_key.empty()) throw usage_error("--etcd-cert needs --etcd-key");
+    if (c.etcd_cert.empty() && !c.etcd_key.empty()) throw usage_error("--etcd-key needs --etcd-cert");
+    check_readable("etcd-ca", c.etcd_ca);
+    check_readable("etcd-cert", c.etcd_cert);
+    check_readable("etcd-key", c.etcd_key);
+}
+
+// Where each option of the config file was set, so that a later check can name the line.
+struct file_origin {
+    std::string path;
+    std::map<std::string, int> line_of;  // option name -> line number
+
+    std::string where(int line) const { return cat(path, ":", line, ": "); }
+};
+
+std::string strip_comment(std::string const& line) {
+    auto text = line.substr(0, line.find('#'));
+    auto first = text.find_first_not_of(" \t\r");
+    if (first == std::string::npos) return {};
+    auto last = text.find_last_not_of(" \t\r");
+    return text.substr(first, last - first + 1);
+}
+
+bool readable_by_others(std::string const& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 && (st.st_mode & S_IROTH) != 0;
+}
+
+// Reads the file one line at a time, so that every error names its line. Options given
+// on the command line win: their lines in the file are skipped.
+file_origin read_config_file(std::string const& path, po::options_description const& allowed,
+                             po::variables_map& vm) {
+    std::ifstream in(path);
+    if (!in) throw usage_error(cat("--config ", path, ": cannot read it"));
+    file_origin origin{path, {}};
+    std::set<std::string> from_command_line;
+    for (auto const& [name, value] : vm) {
+        if (!value.defaulted()) from_command_line.insert(name);
+    }
+    std::string line;
+    for (int number = 1; std::getline(in, line); ++number) {
+        auto text = strip_comment(line);
+        if (text.empty()) continue;
+        if (text.front() == '[') throw usage_error(cat(origin.where(number), "sections are not used in this file"));
+        po::parsed_options parsed(&allowed);
+        try {
+            std::istringstream one(text);
+            parsed = po::parse_config_file(one, allowed, true);
+        } catch (po::error const& e) {
+            throw usage_error(cat(origin.where(number), e.what()));
+        }
+        for (auto const& opt : parsed.options) {
+            if (opt.unregistered) throw usage_error(cat(origin.where(number), "unknown option '", opt.string_key, "'"));
+            auto const& semantic = *allowed.find(opt.string_key, false).semantic();
+            if (origin.line_of.contains(opt.string_key) && !semantic.is_composing()) {
+                throw usage_error(cat(origin.where(number), "'", opt.string_key, "' is already set on line ",
+                                      origin.line_of[opt.string_key]));
+            }
+            origin.line_of.emplace(opt.string_key, number);
+        }
+        std::erase_if(parsed.options, [&](auto const& opt) { return from_command_line.contains(opt.string_key); });
+        try {
+            po::store(parsed, vm);
+        } catch (po::error const& e) {
+            throw usage_error(cat(origin.where(number), e.what()));
+        }
+    }
+    if (auto key = origin.line_of.find("etcd-key"); key != origin.line_of.end() && readable_by_others(path)) {
+        throw usage_error(cat(origin.where(key->second), "names a private key file but is readable by other users "
+                                                         "(chmod o-r ", path, ")"));
+    }
+    return origin;
+}
+
+// A check failed on "--NAME ...": when NAME came from the config file, say where.
+std::string locate(std::string const& message, file_origin const& origin) {
+    if (!message.starts_with("--")) return message;
+    auto name = message.substr(2, message.find_first_of(" :", 2) - 2);
+    auto found = origin.line_of.find(name);
+    if (found == origin.line_of.end()) return message;
+    return origin.where(found->second) + message;
+}
+
+std::string host_name();
+
+// Turns the parsed text into the config and checks it.
+void finish(config& c, std::vector<std::string>& endpoints, std::string const& metrics_addr,
+            std::string const& log_format_name) {
+    if (endpoints.empty()) endpoints.push_back("http://127.0.0.1:2379");
+    for (auto const& url : split_commas(endpoints)) {
+        auto e = parse_endpoint_url(url);
+        if (!e) throw usage_error(cat("--etcd-endpoints ", url, ": not an http:// or https:// URL with host and port"));
+        if (c.tls()) e->tls = true;
+        c.etcd_endpoints.push_back(*e);
+    }
+    if (c.etcd_endpoints.empty()) throw usage_error("--etcd-endpoints: no endpoint given");
+    if (metrics_addr.empty()) {
+        c.metrics_addr.reset();
+    } else {
+        c.metrics_addr = parse_listen_address(metrics_addr);
+        if (!c.metrics_addr) {
+            throw usage_error(cat("--metrics-addr ", metrics_addr, ": not a numeric IPv4 or [IPv6] address with a port"));
+        }
+    }
+    if (log_format_name != "text" && log_format_name != "json") {
+        throw usage_error(cat("--log-format ", log_format_name, ": must be text or json"));
+    }
+    c.json_logs = log_format_name == "json";
+    if (c.node_name.empty()) c.node_name = host_name();
+    check(c);
+}
+
+std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0) return {};
+    return buf;
+}
+
+}  // namespace
+
+std::optional<listen_address> parse_listen_address(std::string_view text) {
+    listen_address a;
+    std::string_view host, port;
+    if (text.starts_with('[')) {
+        auto close = text.find("]:");
+        if (close == std::string_view::npos) return std::nullopt;
+        host = text.substr(1, close - 1);
+        port = text.substr(close + 2);
+        in6_addr v6{};
+        if (::inet_pton(AF_INET6, std::string(host).c_str(), &v6) != 1) return std::nullopt;
+    } else {
+        auto colon = text.rfind(':');
+        if (colon == std::string_view::npos) return std::nullopt;
+        host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+        in_addr v4{};
+        if (::inet_pton(AF_INET, std::string(host).c_str(), &v4) != 1) return std::nullopt;
+    }
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || value == 0 || value > 65535) {
+        return std::nullopt;
+    }
+    a.host = host;
+    a.port = static_cast<std::uint16_t>(value);
+    return a;
+}
+
+std::optional<endpoint_url> parse_endpoint_url(std::string_view url) {
+    endpoint_url e;
+    if (url.starts_with("http://")) {
+        url.remove_prefix(7);
+    } else if (url.starts_with("https://")) {
+        url.remove_prefix(8);
+        e.tls = true;
+    } else {
+        return std::nullopt;
+    }
+    if (url.ends_with('/')) url.remove_suffix(1);
+    std::string_view port;
+    if (url.starts_with('[')) {
+        auto close = url.find(']');
+        if (close == std::string_view::npos) return std::nullopt;
+        e.host = url.substr(1, close - 1);
+        auto rest = url.substr(close + 1);
+        if (!rest.empty()) {
+            if (rest[0] != ':') return std::nullopt;
+            port = rest.substr(1);
+        }
+    } else {
+        auto colon = url.find(':');
+        e.host = url.substr(0, colon);
+        if (colon != std::string_view::npos) port = url.substr(colon + 1);
+    }
+    if (e.host.empty() || e.host.find_first_of("/?#@ ") != std::string::npos) return std::nullopt;
+    if (port.empty()) {
+        if (url.find(':') != std::string_view::npos && !url.starts_with('[')) return std::nullopt;
+        e.port = e.tls ? 443 : 80;
+        return e;
+    }
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc{} || end != port.data() + port.size() || value == 0 || value > 65535) return std::nullopt;
+    e.port = static_cast<std::uint16_t>(value);
+    return e;
+}
+
+command_line parse_command_line(int argc, char const* const* argv) {
+    command_line out;
+    config& c = out.cfg;
+    std::vector<std::string> endpoints;
+    std::string metrics_addr = "127.0.0.1:3000";
+    std::string log_format_name = "text";
+
+    po::options_description command_only("Command line only");
+    command_only.add_options()
+        ("help,h", "show this help and exit")
+        ("version", "show the version and exit")
+        ("config", po::value(&c.config_file),
+         "read options from FILE (the same names, without --, as name = value lines); flags override it");
+
+    po::options_description flags("Options (also in the --config file)");
+    flags.add_options()
+        ("active-config-dir", po::value(&c.active_config_dir)->default_value(c.active_config_dir),
+         "nodeos --config-dir while this node holds the lock (the producer)")
+        ("standby-config-dir", po::value(&c.standby_config_dir)->default_value(c.standby_config_dir),
+         "nodeos --config-dir otherwise (a validator)")
+        ("nodeos", po::value(&c.nodeos)->default_value(c.nodeos), "the nodeos executable")
+        ("nodeos-args", po::value(&c.nodeos_args)->composing(),
+         "one extra argument for nodeos, passed without a shell; repeat for more "
+         "(write --nodeos-args=--flag for values that start with -)")
+        ("etcd-endpoints", po::value(&endpoints)->composing(),
+         "etcd URL, http:// or https://; repeat or separate with commas (default http://127.0.0.1:2379)")
+        ("etcd-ca", po::value(&c.etcd_ca), "CA bundle that signs etcd's server certificates")
+        ("etcd-cert", po::value(&c.etcd_cert), "client certificate for etcd (needs --etcd-key)")
+        ("etcd-key", po::value(&c.etcd_key), "private key of --etcd-cert")
+        ("failover-group", po::value(&c.failover_group)->default_value(c.failover_group),
+         "the lock key in etcd: monitors in one group elect one producer")
+        ("node-name", po::value(&c.node_name), "this node's name in the lock (default: the host name)")
+        ("lease-ttl", po::value(&c.lease_ttl)->default_value(c.lease_ttl),
+         "etcd lease TTL in seconds (at least 2): the longest a dead producer holds the lock")
+        ("stop-timeout", po::value(&c.stop_timeout)->default_value(c.stop_timeout),
+         "seconds a graceful stop of nodeos may take before SIGKILL")
+        ("metrics-addr", po::value(&metrics_addr)->default_value(metrics_addr),
+         "address:port of the HTTP endpoint (/metrics, /healthz, /status); numeric IPv4 or [IPv6]; "
+         "empty to turn it off")
+        ("log-format", po::value(&log_format_name)->default_value(log_format_name), "text or json")
+        ("debug", po::bool_switch(&c.debug), "log more detail");
+
+    po::options_description all;
+    all.add(command_only).add(flags);
+    po::variables_map vm;
+    file_origin origin;
+    try {
+        po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
+        if (vm.count("config") && !vm.count("help") && !vm.count("version")) {
+            origin = read_config_file(vm["config"].as<std::string>(), flags, vm);
+        }
+        po::notify(vm);
+    } catch (po::error const& e) {
+        throw usage_error(e.what());
+    }
+    if (vm.count("help")) {
+        std::ostringstream text;
+        text << "Usage: nodeos-monitor [options]\n\n"
+                "Runs nodeos as the block producer while this node holds the etcd lock of its\n"
+                "failover group, and as a validator otherwise.\n\n"
+             << all;
+        out.action = command_line::what::help;
+        out.text = text.str();
+        return out;
+    }
+    if (vm.count("version")) {
+        out.action = command_line::what::version;
+        return out;
+    }
+    try {
+        finish(c, endpoints, metrics_addr, log_format_name);
+    } catch (usage_error const& e) {
+        throw usage_error(locate(e.what(), origin));
+    }
+    return out;
+}
+
+}  // namespace nm

@@ -1,0 +1,215 @@
+#pragma once
+// The failover core: every decision nodeos-monitor makes, and none of its I/O.
+//
+// Facts go in (facts.hpp: an answer from etcd, a watch event, nodeos exited, a signal,
+// time passed); actions come out (actions.hpp: commands for the driver, and observations
+// of what changed), each with a structured cause and a sentence. Time is passed in with
+// every fact; the core asks to be woken at next_wakeup(). Unit tests drive it on a fake
+// clock, and build it directly in any state (state.hpp).
+//
+// Safety rule, from the lease timing argument (README, "How fencing works"): nodeos runs
+// the active configuration only while this node's lease is live and its key is the lock;
+// it is stopped and reaped before the lease deadline (the send time of the last
+// acknowledged keepalive plus the granted TTL), and killed at once when the lock is known
+// lost.
+//
+// Four sub-machines, each changing phase only through its enter(), which records the
+// change with its cause; and the role operators see, derived from them at the same moment.
+//
+// ┌─ the transition table ─────────────────────────────────────────────────────────────
+// │ row  state                        fact or time                  actions, next state           cause
+// │ LEASE: none, granting, adopting, live, releasing
+// │ L1   none                         retry time, no hold-off,      grant → granting               no_lease
+// │                                   not stopping
+// │ L2   granting                     granted                       → live, deadline = send + TTL  lease_granted
+// │ L3   granting, adopting           request failed                → none, grant again after      grant_failed
+// │                                                                 100 ms doubling to 2 s
+// │ L4   live                         keepalive due (TTL/3 after    renew, timing out by the       keepalive_due
+// │                                   the last send)                deadline (≤ TTL/3)
+// │ L5   live                         keepalive answered with TTL   deadline = max(deadline,       -
+// │                                                                 send + TTL)
+// │ L6   live                         keepalive failed, not         renew again after 100 ms       keepalive_failed
+// │                                   not_found                     doubling, at most TTL/3
+// │ L7   live, adopting               keepalive answered without    → none; K13                    lease_gone
+// │                                   TTL; keepalive or campaign
+// │                                   failed not_found
+// │ L8   live                         deadline passed               → none; K13                    deadline_passed
+// │ L9   adopting                     keepalive answered with TTL   → live, deadline from its send lease_adopted
+// │ L10  live                         N9, or S2                     revoke → releasing             crash_handover, shutdown
+// │ L11  releasing                    revoked, or failed not_found  → none                         released
+// │ L12  releasing                    failed otherwise              → none (expires within TTL)    release_failed
+// │ LOCK: unknown, mine, theirs (and whether a campaign is in flight)
+// │ K1   unknown, lease live,         retry time                    campaign                       lock_may_be_free
+// │      a candidate
+// │ K2   any                          answered: won, or held under  → mine; W1                     lock_acquired
+// │                                   this node's lease
+// │ K3   unknown, theirs              answered: held by another     → theirs; W1                   lock_held_by_other
+// │ K4   mine                         answered: held by another     → theirs; W1; F1               lock_taken
+// │ K5   any                          answered: held by this        adopt it: revoke the new       own_lease_survives
+// │                                   monitor under an older lease  lease, renew the old (L9)
+// │ K6   any                          answered: no holder (deleted  → unknown; K1 at once          key_vanished
+// │                                   between compare and read)
+// │ K7   any                          campaign failed, not          K1 again after 100 ms          campaign_failed
+// │                                   not_found (that is L7)        doubling to 2 s
+// │ K8   mine                         key deleted                   → unknown; F1; K1 at once      key_deleted
+// │ K9   unknown, theirs              key deleted                   → unknown; K1 at once          key_deleted
+// │ K10  mine                         key written under another     → theirs; F1                   lock_taken
+// │                                   lease
+// │ K11  unknown, theirs              key written by another        → theirs                       lock_held_by_other
+// │ K12  mine; theirs if a candidate  re-read due (W2, W3)          campaign (a read of the key)   reread_key
+// │ K13  mine                         lease lost or released        → unknown; F1                  lease_lost
+// │ WATCH: idle, open, broken (a read of the key re-opens it)
+// │ W1   any                          K2, K3, K4                    watch from revision + 1        watch_key
+// │                                                                 → open
+// │ W2   open                         watch ended                   → broken; re-read (K12) after  watch_ended
+// │                                                                 100 ms doubling, at most
+// │                                                                 TTL/3; the doubling restarts
+// │                                                                 only after a watch that
+// │                                                                 lasted TTL/3
+// │ W3   any                          keepalive answered after      → broken, re-read at once      etcd_answers_again
+// │                                   failures
+// │ NODEOS: down, running, stopping (SIGTERM sent), killed (SIGKILL sent)
+// │ N1   down                         start time; lock mine with    start active → running         holds_lock
+// │                                   time before the fence
+// │ N2   down                         start time; lock theirs       start standby → running        lock_held_elsewhere
+// │ N3   down                         start time; no verdict, not   start standby → running        not_a_candidate
+// │                                   a candidate (crash loop)
+// │ N4   down                         start time; no verdict, etcd  start standby → running        etcd_unreachable
+// │                                   failing
+// │ N5   down                         start time + 2 s; no verdict  start standby → running        no_verdict_yet
+// │ N6   running standby              lock mine                     SIGTERM → stopping             promote
+// │ N7   stopping, killed             exited                        → down; start at once          exited_as_asked
+// │ N8   running                      exited; or start failed       → down; start after 500 ms     crashed, start_failed
+// │                                                                 doubling to 30 s; 3 in a row:
+// │                                                                 not a candidate
+// │ N9   N8 while active or holding   (same)                        L10; no campaign before the    crash_handover
+// │      the lock                                                   restart
+// │ N10  running, crashes > 0         ran 3 TTL                     crash history cleared          crash_history_cleared
+// │ N11  stopping                     stop timeout passed           SIGKILL → killed               stop_timeout
+// │ N12  killed                       1 s, not reaped               error: stuck (a hung disk?)    stuck_after_kill
+// │ FENCE: nodeos running or stopping with the active config
+// │ F1   lock not mine, or lease      (any)                         SIGKILL → killed               fence_lost_lock,
+// │      not live                                                                                  fence_frozen
+// │ F2   running                      deadline − 40 % TTL           SIGTERM → stopping             fence_deadline
+// │ F3   stopping                     deadline − 10 % TTL (≥ 200    SIGKILL → killed               fence_deadline
+// │                                   ms), if before the stop
+// │                                   timeout (else N11)
+// │  -   while it may produce, with a live lease, the dead-man timer (deadman_at()) is armed at
+// │      deadline − 5 % TTL: the kernel kills a monitor that is frozen, and nodeos with it
+// │ SHUTDOWN
+// │ S1   any                          first SIGTERM or SIGINT       → role stopping; a running     stop_requested,
+// │                                                                 nodeos gets SIGTERM (N11       shutdown
+// │                                                                 applies; the lease is renewed)
+// │ S2   stopping, nodeos down        -                             L10                            shutdown
+// │ S3   any                          second SIGTERM or SIGINT      SIGKILL nodeos; exit 1         second_stop
+// │ S4   stopping, nodeos down,       -                             exit 0                         stopped
+// │      lease none
+// │ ROLE (what operators see): starting until nodeos first runs; active while nodeos runs the
+// │ active config and is not being stopped; standby otherwise; stopping from S1.
+// └────────────────────────────────────────────────────────────────────────────────────
+// tests/unit/test_failover_table.cpp has one test per row, named after it.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/actions.hpp"
+#include "core/facts.hpp"
+#include "core/policy.hpp"
+#include "core/state.hpp"
+
+namespace nm {
+
+// Who this monitor is: its node name, and the instance id that tells its own lock value
+// apart from one an earlier process of the same node wrote.
+struct identity {
+    std::string node;
+    std::string instance;
+};
+
+class failover {
+public:
+    failover(policy p, identity me, core_state initial = {});
+
+    std::vector<action> handle(fact_t const& f, time_point now);
+
+    // When the core wants a fact::tick; time_point::max() when it waits only for facts.
+    time_point next_wakeup() const { return wakeup_; }
+
+    core_state const& state() const { return s_; }
+    policy const& timings() const { return p_; }
+
+    // Observers, for the driver, status and tests.
+    role current_role() const { return s_.current_role; }
+    bool holds_lock() const { return s_.lock.view == lock_view::mine && s_.lease.phase == lease_phase::live; }
+    bool has_lease() const { return s_.lease.phase == lease_phase::live; }
+    std::optional<time_point> lease_deadline() const;
+    std::string const& holder() const { return s_.lock.holder; }
+    bool shutting_down() const { return s_.stop_signals > 0; }
+    // While nodeos may be producing: when the kernel must kill this monitor if it has not
+    // renewed by then (the dead-man switch), half the SIGKILL reserve before the deadline.
+    std::optional<time_point> deadman_at() const { return s_.deadman_at; }
+
+private:
+    // One handler per fact; each names the table rows it implements.
+    void on(fact::start const&);
+    void on(fact::tick const&) {}
+    void on(fact::lease_granted const& f);
+    void on(fact::keepalive_answered const& f);
+    void on(fact::campaign_answered const& f);
+    void on(fact::revoke_answered const& f);
+    void on(fact::request_failed const& f);
+    void on(fact::key_deleted const& f);
+    void on(fact::key_written const& f);
+    void on(fact::watch_ended const& f);
+    void on(fact::nodeos_exited const& f);
+    void on(fact::nodeos_start_failed const& f);
+    void on(fact::stop_requested const& f);
+
+    // The rows driven by time and by the other machines, run after every fact.
+    void decide();
+    void keep_lease();
+    void keep_lock();
+    void keep_nodeos();
+    void fence();
+    void shut_down();
+
+    // The one way each sub-machine changes phase.
+    void enter(lease_phase to, cause why, level lvl, std::string text);
+    void enter(lock_view to, cause why, level lvl, std::string text);
+    void enter(watch_phase to, cause why, level lvl, std::string text);
+    void enter(nodeos_phase to, cause why, level lvl, std::string text);
+    void enter_role(role to, cause why, std::string const& text);
+    template <class Phase>
+    void record(Phase& current, Phase to, cause why, level lvl, std::string text);
+
+    void lease_lost(cause why, std::string const& text);
+    void release_lease(cause why, std::string text);
+    void adopt_lease(std::int64_t lease);
+    void keepalive_failed(failure kind, std::string const& detail);
+    void read_key_at(time_point t, cause why, level lvl, std::string text);
+    void start_nodeos(mode as, cause why, std::string text);
+    void stop_nodeos(cause why, std::string const& text);
+    void kill_nodeos(cause why, std::string const& text);
+    void nodeos_ended(cause why, std::string const& how);
+    time_point kill_time() const;
+    bool producer_alive() const;
+    bool may_campaign() const;
+    bool active_allowed() const;
+    std::string who(lock_holder const& h) const;
+    bool ours(std::uint64_t request, std::uint64_t expected) const { return request != 0 && request == expected; }
+    duration backoff(duration first, duration cap, int failures) const;
+    bool due(time_point t);
+    std::uint64_t next_request() { return ++s_.last_request; }
+    void emit(decltype(action::what) what, cause why, level lvl, std::string text);
+    void note(cause why, level lvl, std::string text);
+
+    policy p_;
+    identity me_;
+    core_state s_;
+    time_point now_{};
+    time_point wakeup_ = time_point::max();
+    bool deadline_missed_ = false;  // this step found the deadline passed with a producer alive
+    std::vector<action> out_;
+};
+
+}  // namespace nm

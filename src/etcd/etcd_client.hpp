@@ -1,0 +1,77 @@
+#pragma once
+// An asynchronous client for the etcd v3 HTTP/JSON gateway, on one io_context.
+//
+// Everything Beast and OpenSSL live in etcd_client.cpp; this header keeps them out of the
+// rest of the program.
+//
+//   caller ──grant/keepalive/campaign/revoke──▶ pool of keep-alive connections ──▶ endpoint[i]
+//   caller ──watch────────────────────────────▶ one streaming connection      ──▶ endpoint[i]
+//
+// A failed request moves the client on to the next endpoint, so retries rotate through
+// the cluster. Each request carries its own timeout, chosen by the caller.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "etcd/etcd_types.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace nm {
+
+struct endpoint {
+    bool tls = false;
+    std::string host;  // as written in the URL (brackets removed for IPv6)
+    std::uint16_t port = 0;
+    std::string address;  // numeric address the host resolved to at start-up
+};
+
+struct tls_files {
+    std::string ca;    // empty: the system store
+    std::string cert;  // empty: no client certificate
+    std::string key;
+};
+
+class etcd_client {
+public:
+    template <class T>
+    using handler = std::function<void(etcd_result<T>)>;
+    using timeout = std::chrono::nanoseconds;
+    // Where the client tells what it does on the way (endpoint changes, retries): debug detail.
+    using debug_sink = std::function<void(std::string const&)>;
+
+    // Throws std::runtime_error when the TLS files cannot be loaded.
+    etcd_client(boost::asio::io_context& io, std::vector<endpoint> endpoints, tls_files const& tls,
+                debug_sink debug = [](std::string const&) {});
+    ~etcd_client();
+    etcd_client(etcd_client const&) = delete;
+    etcd_client& operator=(etcd_client const&) = delete;
+
+    void grant(std::int64_t ttl_seconds, timeout t, handler<lease_grant> done);
+    void keepalive(std::int64_t lease, timeout t, handler<keepalive_reply> done);
+    void campaign(std::string const& key, std::string const& value, std::int64_t lease, timeout t,
+                  handler<campaign_reply> done);
+    void revoke(std::int64_t lease, timeout t, handler<std::monostate> done);
+
+    // Opens a watch of one key from start_revision, replacing any previous watch (whose
+    // on_end is then never called). Each message is passed to on_message; when the stream
+    // ends for any reason other than a replacement or close(), on_end is called once and
+    // the watch is over. An event for another key ends the stream as malformed.
+    void watch(std::string const& key, std::int64_t start_revision,
+               std::function<void(watch_message const&)> on_message,
+               std::function<void(etcd_error const&)> on_end);
+
+    // Cancels every request and the watch. No handler is called after close().
+    void close();
+
+private:
+    struct impl;
+    std::shared_ptr<impl> impl_;
+};
+
+}  // namespace nm

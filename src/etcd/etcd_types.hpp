@@ -1,0 +1,81 @@
+#pragma once
+// What the etcd v3 gateway tells us, as plain values: no JSON, no sockets.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/facts.hpp"
+
+namespace nm {
+
+// Why a request to etcd did not give an answer we can use.
+struct etcd_error {
+    enum class kind {
+        transport,  // connect, TLS, read or write failed
+        timeout,    // no complete answer in the time allowed
+        status,     // an HTTP or gRPC error object from the gateway
+        malformed,  // an answer we cannot decode
+        canceled,   // the client was closed or the watch replaced
+    };
+    kind what = kind::transport;
+    int http_status = 0;  // 0 when no HTTP answer was read
+    int grpc_code = 0;    // gRPC status code from the error object, 0 when absent
+    std::string message;
+};
+
+std::string describe(etcd_error const& e);
+
+// The kind of failure the core decides on (etcd's "requested lease not found", gRPC
+// NotFound, is failure::not_found).
+failure kind_of(etcd_error const& e);
+
+template <class T>
+using etcd_result = std::variant<T, etcd_error>;
+
+struct lease_grant {
+    std::int64_t id = 0;
+    std::int64_t ttl_seconds = 0;
+};
+
+struct keepalive_reply {
+    // Absent when etcd no longer knows the lease: the lease is gone.
+    std::optional<std::int64_t> ttl_seconds;
+};
+
+// One key-value as etcd stores it.
+struct key_value {
+    std::string key;    // decoded from base64
+    std::string value;  // decoded from base64
+    std::int64_t lease = 0;
+    std::int64_t mod_revision = 0;
+};
+
+// Result of the create-if-absent txn: either we created the key, or it already had a holder.
+struct campaign_reply {
+    bool won = false;
+    std::int64_t revision = 0;         // header revision of the txn
+    std::optional<key_value> holder;   // the key as it stands when !won (absent if it vanished meanwhile)
+};
+
+struct watch_event {
+    enum class type { put, del };
+    type what = type::put;
+    key_value kv;
+};
+
+// One object of a watch stream.
+struct watch_message {
+    bool created = false;               // the first message: the watch is established
+    bool canceled = false;
+    std::string cancel_reason;
+    std::int64_t compact_revision = 0;  // non-zero: the start revision was compacted
+    std::optional<etcd_error> error;    // an error object inside the 200 stream
+    std::vector<watch_event> events;
+
+    // The stream cannot go on after this message: open a new watch.
+    bool ends_stream() const { return canceled || compact_revision != 0 || error.has_value(); }
+};
+
+}  // namespace nm

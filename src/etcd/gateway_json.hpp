@@ -1,0 +1,58 @@
+#pragma once
+// Encoding requests for, and decoding answers from, the etcd v3 HTTP/JSON gateway.
+// Pure functions over strings: no I/O, so they are unit tested with canned JSON.
+//
+// Gateway facts this relies on (etcd 3.4): 64-bit integers are JSON strings on output;
+// keys and values are base64; zero, false and empty fields are omitted; unary errors are
+// {"error","message","code"}; streamed answers are wrapped as {"result":{...}} or
+// {"error":{"grpc_code","http_code","message"}}, one per line.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "etcd/etcd_types.hpp"
+
+namespace nm::gateway {
+
+std::string base64_encode(std::string_view raw);
+// nullopt when the text is not valid base64.
+std::optional<std::string> base64_decode(std::string_view text);
+
+std::string encode_grant(std::int64_t ttl_seconds);
+std::string encode_lease_id(std::int64_t lease);  // body of keepalive and revoke
+std::string encode_campaign(std::string_view key, std::string_view value, std::int64_t lease);
+std::string encode_watch(std::string_view key, std::int64_t start_revision);
+
+// An HTTP answer: status and body. Non-2xx statuses are decoded into an etcd_error
+// (with the gRPC code from the body when it has one).
+etcd_result<lease_grant> decode_grant(int http_status, std::string_view body);
+etcd_result<keepalive_reply> decode_keepalive(int http_status, std::string_view body);
+etcd_result<campaign_reply> decode_campaign(int http_status, std::string_view body);
+etcd_result<std::monostate> decode_revoke(int http_status, std::string_view body);
+// The error a non-2xx answer stands for (used for a watch that is refused before it streams).
+etcd_error decode_error(int http_status, std::string_view body);
+
+// One line of a watch stream (without its newline).
+etcd_result<watch_message> decode_watch_line(std::string_view line);
+
+// Splits a byte stream into lines whatever the chunking. Bounded: a line longer than
+// max_line makes feed() report overflow, and the stream must be abandoned.
+class line_splitter {
+public:
+    explicit line_splitter(std::size_t max_line = 4 * 1024 * 1024) : max_line_(max_line) {}
+
+    // Appends bytes; returns false if the pending line grew beyond max_line.
+    bool feed(std::string_view bytes);
+    // Takes the next complete line (without '\n'); false when none is complete yet.
+    bool next(std::string& line);
+
+private:
+    std::string buffer_;
+    std::size_t start_ = 0;    // first byte not yet returned by next()
+    std::size_t pending_ = 0;  // start of the unterminated last line: no '\n' from here on
+    std::size_t max_line_;
+};
+
+}  // namespace nm::gateway

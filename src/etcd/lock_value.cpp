@@ -1,0 +1,31 @@
+#include "etcd/lock_value.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace nm::lock_value {
+namespace {
+
+constexpr std::size_t raw_length = 120;  // of a foreign value, to name its holder in logs
+
+std::string string_member(nlohmann::json const& j, char const* name) {
+    auto it = j.find(name);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
+
+std::string encode(std::string const& node, std::string const& instance, pid_t pid) {
+    return nlohmann::json{{"node", node}, {"instance", instance}, {"pid", pid}}.dump();
+}
+
+lock_holder decode(key_value const& kv) {
+    lock_holder h{{}, {}, kv.lease, kv.value.substr(0, raw_length)};
+    auto j = nlohmann::json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object()) {
+        h.node = string_member(j, "node");
+        if (!h.node.empty()) h.instance = string_member(j, "instance");
+    }
+    return h;
+}
+
+}  // namespace nm::lock_value

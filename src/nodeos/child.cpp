@@ -1,0 +1,155 @@
+#include "nodeos/child.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <boost/asio/read.hpp>
+#include <cerrno>
+#include <system_error>
+
+#include "core/text.hpp"
+
+namespace nm {
+namespace {
+
+constexpr double relay_burst = 1000;  // lines
+constexpr double relay_rate = 200;    // lines per second
+
+[[noreturn]] void fail_in_child(int report_fd) {
+    int e = errno;
+    [[maybe_unused]] auto w = ::write(report_fd, &e, sizeof e);
+    ::_exit(127);
+}
+
+// Everything after fork() runs here: only async-signal-safe calls, no allocation.
+[[noreturn]] void become_child(char* const* argv, int output_fd, int report_fd, pid_t parent) {
+    if (::setpgid(0, 0) != 0) fail_in_child(report_fd);
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail_in_child(report_fd);
+    // The parent may have died before prctl: then nothing would ever kill this child.
+    if (::getppid() != parent) ::_exit(127);
+
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int s = 1; s < NSIG; ++s) ::signal(s, SIG_DFL);  // ignored signals survive exec otherwise
+
+    int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devnull < 0 || ::dup2(devnull, STDIN_FILENO) < 0 || ::dup2(output_fd, STDOUT_FILENO) < 0 ||
+        ::dup2(output_fd, STDERR_FILENO) < 0) {
+        fail_in_child(report_fd);
+    }
+    // Every other descriptor closes at exec (the report pipe stays usable until then).
+    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+        for (int fd = 3; fd < 65536; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    ::execv(argv[0], argv);
+    fail_in_child(report_fd);
+}
+
+}  // namespace
+
+pid_t spawn_process(std::vector<std::string> const& argv, int output_fd) {
+    std::vector<char*> c_argv;
+    for (auto const& a : argv) c_argv.push_back(const_cast<char*>(a.c_str()));
+    c_argv.push_back(nullptr);
+
+    int report[2];
+    if (::pipe2(report, O_CLOEXEC) != 0) throw std::system_error(errno, std::system_category(), "pipe2");
+    pid_t parent = ::getpid();
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        int e = errno;
+        ::close(report[0]);
+        ::close(report[1]);
+        throw std::system_error(e, std::system_category(), "fork");
+    }
+    if (pid == 0) become_child(c_argv.data(), output_fd, report[1], parent);
+
+    ::close(report[1]);
+    // Also from this side, so that signalling the group cannot race the child's setpgid.
+    ::setpgid(pid, pid);
+    int child_errno = 0;
+    ssize_t n;
+    do {
+        n = ::read(report[0], &child_errno, sizeof child_errno);
+    } while (n < 0 && errno == EINTR);
+    ::close(report[0]);
+    if (n > 0) {
+        // exec failed: the child has exited; the SIGCHLD reaper collects it.
+        throw std::system_error(child_errno, std::system_category(), "exec " + argv[0]);
+    }
+    return pid;
+}
+
+output_relay::output_relay(boost::asio::io_context& io, line_handler on_line)
+    : pipe_(io), on_line_(std::move(on_line)), tokens_(relay_burst), refilled_(std::chrono::steady_clock::now()) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) throw std::system_error(errno, std::system_category(), "pipe2");
+    pipe_.assign(fds[0]);
+    write_fd_ = fds[1];
+}
+
+output_relay::~output_relay() {
+    if (write_fd_ >= 0) ::close(write_fd_);
+}
+
+void output_relay::start() {
+    ::close(write_fd_);
+    write_fd_ = -1;
+    read_more();
+}
+
+void output_relay::read_more() {
+    pipe_.async_read_some(boost::asio::buffer(buffer_),
+                          [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                              if (ec) {  // EOF: every writer has gone; or cancelled
+                                  if (!self->partial_.empty()) self->deliver(self->partial_);
+                                  self->report_suppressed();
+                                  return;
+                              }
+                              self->consume(n);
+                              self->read_more();
+                          });
+}
+
+void output_relay::consume(std::size_t n) {
+    std::string_view data(buffer_.data(), n);
+    while (!data.empty()) {
+        auto nl = data.find('\n');
+        auto piece = data.substr(0, nl);
+        if (!cut_) {
+            auto room = max_line - partial_.size();
+            partial_.append(piece.substr(0, room));
+            if (piece.size() > room) cut_ = true;
+        }
+        if (nl == std::string_view::npos) break;
+        if (cut_) partial_.append(" [line cut]");
+        deliver(partial_);
+        partial_.clear();
+        cut_ = false;
+        data.remove_prefix(nl + 1);
+    }
+}
+
+void output_relay::deliver(std::string_view line) {
+    auto now = std::chrono::steady_clock::now();
+    tokens_ = std::min(relay_burst, tokens_ + relay_rate * std::chrono::duration<double>(now - refilled_).count());
+    refilled_ = now;
+    if (tokens_ < 1) {
+        ++suppressed_;
+        return;
+    }
+    report_suppressed();
+    tokens_ -= 1;
+    if (!line.empty()) on_line_(line);
+}
+
+void output_relay::report_suppressed() {
+    if (suppressed_ == 0) return;
+    on_line_(cat("[", suppressed_, " lines of output not logged: over ", relay_rate, " lines per second]"));
+    suppressed_ = 0;
+}
+
+}  // namespace nm

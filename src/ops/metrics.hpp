@@ -1,0 +1,74 @@
+#pragma once
+// What the monitor counts, and its rendering in the Prometheus text format (version 0.0.4).
+//
+// operations.cpp updates the counters from the core's actions; the HTTP endpoint renders them with a snapshot of the gauges at the moment of the request. No I/O here
+// except reading /proc/self, so unit tests render exactly what a scrape would see.
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/actions.hpp"
+
+namespace nm {
+
+inline constexpr std::array all_roles{role::starting, role::standby, role::active, role::stopping};
+
+// A cumulative histogram with fixed upper bounds, in seconds.
+class histogram {
+public:
+    explicit histogram(std::vector<double> bounds);
+    void observe(double value);
+    std::vector<double> const& bounds() const { return bounds_; }
+    std::vector<std::uint64_t> const& counts() const { return counts_; }  // per bound, not cumulative
+    std::uint64_t count() const { return count_; }
+    double sum() const { return sum_; }
+
+private:
+    std::vector<double> bounds_;
+    std::vector<std::uint64_t> counts_;
+    std::uint64_t count_ = 0;
+    double sum_ = 0;
+};
+
+// Counters, by label value; a label value absent from a map has not happened yet.
+struct counters {
+    std::map<std::pair<std::string, std::string>, std::uint64_t> transitions;  // (from, to)
+    std::map<std::string, std::uint64_t> nodeos_starts;    // by mode
+    std::map<std::string, std::uint64_t> nodeos_exits;     // by reason: stopped, exited, start_failed
+    std::map<std::string, std::uint64_t> nodeos_restarts;  // by reason: crash, promote, demote, restart
+    std::map<std::string, std::uint64_t> fences;           // by cause: deadline, lost_lock, frozen
+    std::map<std::string, std::uint64_t> etcd_requests;    // by kind: grant, keepalive, campaign, revoke, watch
+    std::map<std::string, std::uint64_t> etcd_errors;      // by kind
+    histogram keepalive_rtt{{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}};
+    std::uint64_t blocks_produced = 0;
+    std::uint64_t blocks_received = 0;
+
+    // Counts a nodeos output line that reports a block.
+    void count_block_line(std::string_view line);
+};
+
+// Gauges, read at scrape time.
+struct gauges {
+    role state = role::starting;
+    bool lock_held = false;
+    std::optional<double> lease_remaining;  // seconds until the lease deadline, when a lease is live
+    bool nodeos_running = false;
+};
+
+// From /proc/self: what every Prometheus client library reports as process_*.
+struct process_stats {
+    double cpu_seconds = 0;
+    double resident_bytes = 0;
+    double virtual_bytes = 0;
+    double open_fds = 0;
+    double max_fds = 0;
+    double start_time_seconds = 0;  // since the Unix epoch
+};
+process_stats read_process_stats();
+
+std::string render_metrics(counters const& c, gauges const& g, process_stats const& p, std::string const& version);
+
+}  // namespace nm
