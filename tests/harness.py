@@ -255,15 +255,22 @@ def make_config_dirs(workdir, producer="bp1"):
 @dataclass
 class Run:
     """One producing period of one simulator process, on CLOCK_MONOTONIC in ns: from its
-    "producing" record to its last "block", "stop" or "crash" record. A process killed
-    with SIGKILL leaves no stop record; its run ends at its last block, which is exact
-    because the simulator signs blocks only at the instants it records."""
+    "producing" record to the record that ended it ("paused": the pause took effect, after
+    the last block it let through; "stop"; "crash"), or, while none has, to its last
+    "block" record. One process has a period per resume. A process killed with SIGKILL
+    leaves no stop record; its run ends at its last block, which is exact because the
+    simulator signs blocks only at the instants it records."""
     node: str
     pid: int
     start: int
     end: int
     blocks: int = 0
-    closed: bool = False  # a stop or crash record ended it
+    closed: bool = False  # a paused, stop or crash record ended it
+    ended_by: str = ""  # that record's event
+
+
+# The records that end a producing period, and how describe() says so.
+RUN_ENDINGS = {"paused": "paused", "stop": "stopped", "crash": "crashed"}
 
 
 class Ledger:
@@ -307,20 +314,25 @@ class Ledger:
         return records[0]["t"] if records else 0
 
     def runs(self):
+        """Every producing period, in the order they began. A block record outside a
+        period (the simulator writes none) opens one at its own instant, so that it still
+        counts in overlaps()."""
         runs, open_runs = [], {}
         for r in self.refresh():
             key = (r["node"], r["pid"])
-            if r["event"] == "producing":
+            event = r["event"]
+            if event == "producing" or (event == "block" and key not in open_runs):
                 open_runs[key] = Run(r["node"], r["pid"], r["t"], r["t"])
                 runs.append(open_runs[key])
-            elif r["event"] in ("block", "stop", "crash") and key in open_runs:
+            if event == "block":
                 run = open_runs[key]
                 run.end = r["t"]
-                if r["event"] == "block":
-                    run.blocks += 1
-                else:
-                    run.closed = True
-                    del open_runs[key]
+                run.blocks += 1
+            elif event in RUN_ENDINGS and key in open_runs:
+                run = open_runs.pop(key)
+                run.end = r["t"]
+                run.closed = True
+                run.ended_by = event
         return runs
 
     def overlaps(self):
@@ -341,11 +353,11 @@ class Ledger:
         origin = self.origin()
         return (f"{run.node}/pid {run.pid} [{ms(run.start - origin):.1f} ms .. "
                 f"{ms(run.end - origin):.1f} ms, {run.blocks} blocks"
-                f"{', stopped' if run.closed else ''}]")
+                f"{', ' + RUN_ENDINGS[run.ended_by] if run.closed else ''}]")
 
     def current_producers(self, within_ms=300):
         """Nodes whose latest run signed a block in the last `within_ms` and has not
-        stopped since."""
+        ended (paused, stopped, crashed) since."""
         since = time.monotonic_ns() - int(within_ms * 1e6)
         return sorted({run.node for run in self.runs()
                        if not run.closed and run.blocks and run.end >= since})

@@ -168,7 +168,11 @@ class Node:
         self.frozen = False  # SIGSTOPped by a test
 
     def nodeos_fault(self, name, value=None):
-        """Sets (or with None clears) a fault for the next nodeos start of this node."""
+        """Sets (or with None clears) a nodeos fault of this node (see nodeos_sim.py):
+        start-time faults (crash-*-ms, ignore-sigterm, stop-delay-ms, startup-ms) apply
+        from its next nodeos start, run-time ones (lag-ms, stall, api, pause) at once. The
+        value is written to a hidden file and renamed into place, so that the simulator
+        never reads half of it."""
         path = os.path.join(self.control, name)
         if value is None:
             try:
@@ -176,8 +180,10 @@ class Node:
             except FileNotFoundError:
                 pass
         else:
-            with open(path, "w", encoding="utf-8") as f:
+            staging = os.path.join(self.control, f".{name}")
+            with open(staging, "w", encoding="utf-8") as f:
                 f.write(str(value))
+            os.replace(staging, path)
 
     def clear_nodeos_faults(self):
         for name in os.listdir(self.control):
