@@ -57,6 +57,7 @@ Starting and stopping.  A `start` record is written at process start; the state 
   record written. A port in use: exit 254 (clean database), as nodeos. SIGTERM, SIGINT
   and SIGQUIT stop it (after `--sim-stop-delay-ms`, producing meanwhile, the worst case
   for fencing): the flag is cleared, `nodeos successfully exiting` logged, exit 0.
+  SIGHUP is logged and ignored (nodeos reloads its logging configuration).
 
 THE HTTP API (nodeos's http_plugin, served from the one main loop, as in nodeos where the
   API runs on the main thread: when pause has answered, the flag is set)
@@ -117,10 +118,12 @@ Its own:
 Command-line errors exit 255 (nodeos's INITIALIZE_FAIL); a missing config.ini exits 1.
 
 FAULT SWITCHES: files in --sim-control DIR, one value each; absent (or empty) = normal.
-Read at each request and each poll of the ledger (every half block interval), so a test
-switches them at run time; files whose name starts with "." are ignored, so a test can
-write a value to ".name" and rename it into place.
-  lag-ms      N: network blocks are applied N ms after they were signed (head lags)
+Read at each request, before each signing and at each poll of the ledger (every half
+block interval, 10 to 250 ms), so a test switches them at run time; only the names below
+are read, so a test can write a value to ".name" and rename it into place.
+  lag-ms      N: network blocks are applied N ms after they were signed, so the head
+              lags (a producer's own blocks are its head at once: a node behind the
+              chain is not the one extending it)
   stall       any value: the head freezes where it is; nothing is applied and nothing
               signed (a block under construction is abandoned); the API still answers
   api         "hang": every request is read and never answered; "500": every request
@@ -810,11 +813,12 @@ class Connection:
         self.sock = sock
         self.parser = RequestParser()
         self.out = bytearray()
-        self.closing = False   # close once `out` is sent
-        self.shut = False      # our side is closed; reading on until the client closes
-        self.hung = False      # a request is never going to be answered
+        self.closing = False       # close once `out` is sent
+        self.shut = False          # our side is closed; reading on until the client closes
+        self.peer_closed = False   # the client sent its last byte; answers still go out
+        self.hung = False          # a request is never going to be answered
         self.continue_sent = False
-        self.writing = False
+        self.events = selectors.EVENT_READ
 
     def on_event(self, mask):
         if mask & selectors.EVENT_READ:
@@ -830,7 +834,8 @@ class Connection:
         except OSError:
             return self.close()
         if not data:
-            return self.close()
+            self.peer_closed = True
+            return self.flush()
         if self.hung or self.closing:
             return  # read and dropped: nothing more is answered on this connection
         self.parser.feed(data)
@@ -882,6 +887,8 @@ class Connection:
                 pass
             except OSError:
                 return self.close()
+        if not self.out and self.peer_closed:
+            return self.close()
         if not self.out and self.closing and not self.shut:
             # Closing with unread input would reset the connection and could destroy the
             # answer in flight: close our side, read on until the client closes.
@@ -890,10 +897,10 @@ class Connection:
                 self.sock.shutdown(socket.SHUT_WR)
             except OSError:
                 return self.close()
-        want_write = bool(self.out)
-        if want_write != self.writing:
-            self.writing = want_write
-            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if want_write else 0)
+        events = (0 if self.peer_closed else selectors.EVENT_READ) | \
+            (selectors.EVENT_WRITE if self.out else 0)
+        if events != self.events:
+            self.events = events
             self.server.selector.modify(self.sock, events, self.on_event)
 
     def close(self):

@@ -287,7 +287,7 @@ class ProductionTest(SimulatorCase):
         """Without -e a producer signs only after it has seen a fresh block from another
         node: alone on a silent chain it never produces; a paused standby that watched the
         producer's blocks produces as soon as it is resumed, continuing the chain."""
-        lone = self.start_sim("lone", data_dir=os.path.join(self.workdir, "data-lone"))
+        lone = self.start_sim("lone")
         lone.wait_ready()
         self.assert_no_block_for(lone, 0.6, "no block from a producer on a stale chain")
         wait_until(lambda: "Not producing block because stale production not enabled"
@@ -550,6 +550,10 @@ class HttpTest(SimulatorCase):
                           b"Connection: close\r\n\r\n1\r\n{\r\n1\r\n}\r\n0\r\n\r\n")
         self.assertEqual(answer.count(b"HTTP/1.1 201 Created"), 2, answer)
         self.assertTrue(answer.endswith(b'{"result":"ok"}'), answer)
+        with socket.create_connection(("127.0.0.1", sim.port), timeout=2) as s:
+            s.sendall(b"GET /v1/producer/paused HTTP/1.1\r\n\r\n")
+            s.shutdown(socket.SHUT_WR)  # a client that is done sending still gets its answer
+            self.assertTrue(s.recv(1000).startswith(b"HTTP/1.1 201 Created"))
         answer = exchange(b"OPTIONS /v1/chain/get_info HTTP/1.0\r\n\r\n")
         self.assertTrue(answer.startswith(b"HTTP/1.0 200 OK\r\n"), answer)
         with socket.create_connection(("127.0.0.1", sim.port), timeout=2) as s:
