@@ -4,21 +4,12 @@
 #define BOOST_TEST_MODULE etcd_client
 #include <boost/test/unit_test.hpp>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/read_until.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -30,6 +21,7 @@
 #include <vector>
 
 #include "etcd/etcd_client.hpp"
+#include "loopback.hpp"
 #include "result_checks.hpp"
 #include "core/text.hpp"
 
@@ -41,12 +33,12 @@ using namespace nm;
 
 namespace {
 
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-constexpr auto request_timeout = 5s;
+using test::closed_port;
+using test::fake_server;
+using test::ms_since;
+using test::run_until;
 
-long long ms_since(steady::time_point start) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start).count();
-}
+constexpr auto request_timeout = 5s;
 
 endpoint loopback(std::uint16_t port) { return endpoint{false, "127.0.0.1", port, "127.0.0.1"}; }
 
@@ -73,26 +65,9 @@ tls_files etcd_tls() {
     return tls_files{env("NM_TEST_ETCD_CA"), env("NM_TEST_ETCD_CERT"), env("NM_TEST_ETCD_KEY")};
 }
 
-// A loopback port nothing listens on.
-std::uint16_t closed_port() {
-    asio::io_context io;
-    tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    return a.local_endpoint().port();
-}
-
 std::string unique_key(std::string const& name) {
     return "/nm-test/" + name + "/" + std::to_string(::getpid()) + "/" +
            std::to_string(steady::now().time_since_epoch().count());
-}
-
-// Runs the loop until done() holds, the loop runs out of work, or the limit passes.
-bool run_until(asio::io_context& io, std::function<bool()> const& done, steady::duration limit) {
-    io.restart();
-    auto const deadline = steady::now() + limit;
-    while (!done()) {
-        if (io.run_one_until(deadline) == 0) break;
-    }
-    return done();
 }
 
 // Starts one request and runs the loop until its handler has been called exactly once.
@@ -154,89 +129,11 @@ struct watch_log {
     }
 };
 
-// --- loopback fakes ---
-
-std::size_t content_length(std::string const& head) {
-    auto const name = std::string("content-length:");
-    std::string lower;
-    for (char ch : head) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    auto at = lower.find(name);
-    return at == std::string::npos ? 0 : std::stoul(head.substr(at + name.size()));
-}
-
-// Reads one request (header and body) from the socket.
-asio::awaitable<bool> read_request(tcp::socket& s) {
-    std::string buf;
-    auto [ec, n] = co_await asio::async_read_until(s, asio::dynamic_buffer(buf), "\r\n\r\n", use_tuple);
-    if (ec) co_return false;
-    auto const want = content_length(buf.substr(0, n));
-    if (buf.size() - n < want) {
-        auto [ec2, m] = co_await asio::async_read(s, asio::dynamic_buffer(buf),
-                                                  asio::transfer_exactly(want - (buf.size() - n)), use_tuple);
-        if (ec2) co_return false;
-    }
-    co_return true;
-}
-
-// A server that, on each connection, sends `pieces` after one request (pausing between
-// them so that they arrive in separate reads), then closes it unless told to hold it open.
-struct fake_server {
-    fake_server(asio::io_context& io, std::vector<std::string> pieces, bool hold_open = false)
-        : acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
-          pieces(std::move(pieces)),
-          hold_open(hold_open) {
-        accept();
-    }
-    std::uint16_t port() const { return acceptor.local_endpoint().port(); }
-
-    void accept() {
-        acceptor.async_accept([this](boost::system::error_code ec, tcp::socket s) {
-            if (ec) return;
-            ++connections;
-            asio::co_spawn(acceptor.get_executor(), serve(std::move(s)), asio::detached);
-            accept();
-        });
-    }
-
-    asio::awaitable<void> serve(tcp::socket s) {
-        if (!co_await read_request(s)) co_return;
-        asio::steady_timer pause(s.get_executor());
-        for (auto const& piece : pieces) {
-            auto [ec, n] = co_await asio::async_write(s, asio::buffer(piece), use_tuple);
-            if (ec) co_return;
-            pause.expires_after(20ms);
-            co_await pause.async_wait(use_tuple);
-        }
-        if (hold_open) {
-            held.push_back(std::move(s));
-            co_return;
-        }
-        boost::system::error_code ignored;
-        s.shutdown(tcp::socket::shutdown_both, ignored);
-        s.close(ignored);
-    }
-
-    tcp::acceptor acceptor;
-    std::vector<std::string> pieces;
-    bool hold_open;
-    int connections = 0;
-    std::vector<tcp::socket> held;
-};
-
-std::string http_answer(std::string const& status_line, std::string const& body) {
-    return status_line + "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-           "\r\n\r\n" + body;
-}
-
-std::string chunk(std::string const& data) {
-    char size[32];
-    std::snprintf(size, sizeof size, "%zx\r\n", data.size());
-    return size + data + "\r\n";
-}
+// --- loopback fakes (test::fake_server) ---
 
 // What a member without a leader answers, with HTTP 503.
 std::string const no_leader_answer =
-    http_answer("HTTP/1.1 503 Service Unavailable", R"({"error":"etcdserver: no leader","message":"etcdserver: no leader","code":14})");
+    test::answer_text("HTTP/1.1 503 Service Unavailable", R"({"error":"etcdserver: no leader","message":"etcdserver: no leader","code":14})");
 // The start of a watch stream: the header, and the line that says the watch is created.
 std::string const watch_header = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
 std::string const watch_created = R"({"result":{"header":{"revision":"5"},"created":true}})" "\n";
@@ -430,7 +327,7 @@ BOOST_AUTO_TEST_CASE(silent_peer_times_out) {
 BOOST_AUTO_TEST_CASE(idle_connection_closed_by_server_is_retried) {
     asio::io_context io;
     auto const body = R"({"header":{"revision":"1"},"ID":"77","TTL":"5"})";
-    fake_server server(io, {http_answer("HTTP/1.1 200 OK", body)});
+    fake_server server(io, {test::answer_text("HTTP/1.1 200 OK", body)});
     etcd_client client(io, {loopback(server.port())}, {}, test_debug());
     for (int i = 0; i < 3; ++i) {
         auto g = value_of(wait_for<lease_grant>(io, [&](auto done) { client.grant(5, 2s, done); }));
@@ -472,7 +369,7 @@ BOOST_AUTO_TEST_CASE(client_closed_from_on_message) {
     asio::io_context io;
     std::string const progress = R"({"result":{"header":{"revision":"5"}}})" "\n";
     // Both lines in one chunk: they are decoded from the same read.
-    fake_server server(io, {watch_header + chunk(watch_created + progress + progress)}, /*hold_open=*/true);
+    fake_server server(io, {watch_header + test::chunk(watch_created + progress + progress)}, /*hold_open=*/true);
     etcd_client client(io, {loopback(server.port())}, {}, test_debug());
     int messages = 0, ends = 0;
     client.watch("k", 0, [&](auto const&) {
@@ -496,10 +393,10 @@ BOOST_AUTO_TEST_CASE(watch_stream_cut_anywhere) {
     // Objects cut across chunks, chunks cut across reads.
     auto const cut1 = created.size() + 10, cut2 = created.size() + put.size() - 3;
     std::string const header = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
-    auto c1 = chunk(stream.substr(0, cut1)), c2 = chunk(stream.substr(cut1, cut2 - cut1)),
-         c3 = chunk(stream.substr(cut2));
+    auto c1 = test::chunk(stream.substr(0, cut1)), c2 = test::chunk(stream.substr(cut1, cut2 - cut1)),
+         c3 = test::chunk(stream.substr(cut2));
     fake_server server(io, {header + c1.substr(0, 3), c1.substr(3) + c2.substr(0, 40), c2.substr(40) + c3,
-                            chunk("this is not json\n")},
+                            test::chunk("this is not json\n")},
                        /*hold_open=*/true);
     etcd_client client(io, {loopback(server.port())}, {}, test_debug());
     watch_log log;
@@ -520,7 +417,7 @@ BOOST_AUTO_TEST_CASE(watch_stream_cut_anywhere) {
 BOOST_AUTO_TEST_CASE(watch_ended_by_server) {
     asio::io_context io;
     std::string const canceled = R"({"result":{"header":{},"canceled":true,"compact_revision":"4"}})" "\n";
-    fake_server server(io, {watch_header + chunk(watch_created) + chunk(canceled)}, /*hold_open=*/true);
+    fake_server server(io, {watch_header + test::chunk(watch_created) + test::chunk(canceled)}, /*hold_open=*/true);
     etcd_client client(io, {loopback(server.port())}, {}, test_debug());
     watch_log log;
     client.watch("k", 0, log.on_message(), log.on_end());
@@ -530,7 +427,7 @@ BOOST_AUTO_TEST_CASE(watch_ended_by_server) {
     BOOST_TEST_MESSAGE("compacted: " << describe(log.ends[0]));
 
     // A stream whose connection simply closes.
-    fake_server closing(io, {watch_header + chunk(watch_created)});
+    fake_server closing(io, {watch_header + test::chunk(watch_created)});
     etcd_client client2(io, {loopback(closing.port())}, {}, test_debug());
     watch_log log2;
     client2.watch("k", 0, log2.on_message(), log2.on_end());
@@ -543,7 +440,7 @@ BOOST_AUTO_TEST_CASE(watch_ended_by_server) {
     // stream is abandoned, and the event never reaches the owner.
     std::string const stray =
         R"({"result":{"header":{"revision":"6"},"events":[{"kv":{"key":"b3RoZXI=","value":"eA==","lease":"9","mod_revision":"6"}}]}})" "\n";
-    fake_server confused(io, {watch_header + chunk(watch_created) + chunk(stray)}, /*hold_open=*/true);
+    fake_server confused(io, {watch_header + test::chunk(watch_created) + test::chunk(stray)}, /*hold_open=*/true);
     etcd_client client3(io, {loopback(confused.port())}, {}, test_debug());
     watch_log log3;
     client3.watch("k", 0, log3.on_message(), log3.on_end());

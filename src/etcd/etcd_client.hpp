@@ -1,8 +1,9 @@
 #pragma once
 // An asynchronous client for the etcd v3 HTTP/JSON gateway, on one io_context.
 //
-// Everything Beast and OpenSSL live in etcd_client.cpp; this header keeps them out of the
-// rest of the program.
+// The HTTP side (connections, TLS, deadlines, endpoints) is net/http_client's; this client
+// encodes requests, decodes answers and follows the watch stream. Beast and OpenSSL stay
+// out of this header and of etcd_client.cpp.
 //
 //   caller ──grant/keepalive/campaign/revoke──▶ pool of keep-alive connections ──▶ endpoint[i]
 //   caller ──watch────────────────────────────▶ one streaming connection      ──▶ endpoint[i]
@@ -17,25 +18,12 @@
 #include <vector>
 
 #include "etcd/etcd_types.hpp"
-
-namespace boost::asio {
-class io_context;
-}
+#include "net/http_client.hpp"
 
 namespace nm {
 
-struct endpoint {
-    bool tls = false;
-    std::string host;  // as written in the URL (brackets removed for IPv6)
-    std::uint16_t port = 0;
-    std::string address;  // numeric address the host resolved to at start-up
-};
-
-struct tls_files {
-    std::string ca;    // empty: the system store
-    std::string cert;  // empty: no client certificate
-    std::string key;
-};
+// An etcd member: the URL's host and port, and the address it resolved to.
+using endpoint = http_endpoint;
 
 class etcd_client {
 public:
@@ -43,7 +31,7 @@ public:
     using handler = std::function<void(etcd_result<T>)>;
     using timeout = std::chrono::nanoseconds;
     // Where the client tells what it does on the way (endpoint changes, retries): debug detail.
-    using debug_sink = std::function<void(std::string const&)>;
+    using debug_sink = nm::debug_sink;
 
     // Throws std::runtime_error when the TLS files cannot be loaded.
     etcd_client(boost::asio::io_context& io, std::vector<endpoint> endpoints, tls_files const& tls,
