@@ -1,22 +1,21 @@
 #pragma once
-// Boost.Test helpers for etcd_result values, shared by the codec and client tests.
+// Boost.Test helpers for results that hold a value or an error (etcd_result, api_result),
+// shared by the codec and client tests. describe(error) is found next to the error type.
 #include <boost/test/unit_test.hpp>
 #include <variant>
 
-#include "etcd/etcd_types.hpp"
-
 namespace nm::test {
 
-template <class T>
-T const& value_of(etcd_result<T> const& r) {
-    if (auto const* e = std::get_if<etcd_error>(&r)) BOOST_FAIL("unexpected error: " << describe(*e));
+template <class T, class E>
+T const& value_of(std::variant<T, E> const& r) {
+    if (auto const* e = std::get_if<E>(&r)) BOOST_FAIL("unexpected error: " << describe(*e));
     return std::get<T>(r);
 }
 
-template <class T>
-etcd_error const& error_of(etcd_result<T> const& r) {
-    BOOST_REQUIRE_MESSAGE(std::holds_alternative<etcd_error>(r), "expected an error");
-    return std::get<etcd_error>(r);
+template <class T, class E>
+E const& error_of(std::variant<T, E> const& r) {
+    BOOST_REQUIRE_MESSAGE(std::holds_alternative<E>(r), "expected an error");
+    return std::get<E>(r);
 }
 
 }  // namespace nm::test
