@@ -24,7 +24,7 @@ constexpr double relay_rate = 200;    // lines per second
 }
 
 // Everything after fork() runs here: only async-signal-safe calls, no allocation.
-[[noreturn]] void become_child(char* const* argv, int output_fd, int report_fd, pid_t parent) {
+[[noreturn]] void become_child(char* const* argv, char* const* envp, int output_fd, int report_fd, pid_t parent) {
     if (::setpgid(0, 0) != 0) fail_in_child(report_fd);
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail_in_child(report_fd);
     // The parent may have died before prctl: then nothing would ever kill this child.
@@ -44,16 +44,20 @@ constexpr double relay_rate = 200;    // lines per second
     if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
         for (int fd = 3; fd < 65536; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
-    ::execv(argv[0], argv);
+    ::execve(argv[0], argv, envp);
     fail_in_child(report_fd);
 }
 
-}  // namespace
+// Built before fork(): the child may not allocate.
+std::vector<char*> c_strings(std::vector<std::string> const& strings) {
+    std::vector<char*> out;
+    for (auto const& a : strings) out.push_back(const_cast<char*>(a.c_str()));
+    out.push_back(nullptr);
+    return out;
+}
 
-pid_t spawn_process(std::vector<std::string> const& argv, int output_fd) {
-    std::vector<char*> c_argv;
-    for (auto const& a : argv) c_argv.push_back(const_cast<char*>(a.c_str()));
-    c_argv.push_back(nullptr);
+started_process start(std::vector<std::string> const& argv, char* const* envp, int output_fd) {
+    auto c_argv = c_strings(argv);
 
     int report[2];
     if (::pipe2(report, O_CLOEXEC) != 0) throw std::system_error(errno, std::system_category(), "pipe2");
@@ -65,17 +69,24 @@ pid_t spawn_process(std::vector<std::string> const& argv, int output_fd) {
         ::close(report[1]);
         throw std::system_error(e, std::system_category(), "fork");
     }
-    if (pid == 0) become_child(c_argv.data(), output_fd, report[1], parent);
+    if (pid == 0) become_child(c_argv.data(), envp, output_fd, report[1], parent);
 
     ::close(report[1]);
     // Also from this side, so that signalling the group cannot race the child's setpgid.
     ::setpgid(pid, pid);
+    return {pid, report[0]};
+}
+
+}  // namespace
+
+pid_t spawn_process(std::vector<std::string> const& argv, int output_fd) {
+    auto [pid, report_fd] = start(argv, environ, output_fd);
     int child_errno = 0;
     ssize_t n;
     do {
-        n = ::read(report[0], &child_errno, sizeof child_errno);
+        n = ::read(report_fd, &child_errno, sizeof child_errno);
     } while (n < 0 && errno == EINTR);
-    ::close(report[0]);
+    ::close(report_fd);
     if (n > 0) {
         // exec failed: the child has exited; the SIGCHLD reaper collects it.
         throw std::system_error(child_errno, std::system_category(), "exec " + argv[0]);
@@ -83,8 +94,17 @@ pid_t spawn_process(std::vector<std::string> const& argv, int output_fd) {
     return pid;
 }
 
-output_relay::output_relay(boost::asio::io_context& io, line_handler on_line)
-    : pipe_(io), on_line_(std::move(on_line)), tokens_(relay_burst), refilled_(std::chrono::steady_clock::now()) {
+started_process start_process(std::vector<std::string> const& argv, int output_fd, std::vector<std::string> const& env) {
+    auto c_env = c_strings(env);
+    return start(argv, c_env.data(), output_fd);
+}
+
+output_relay::output_relay(boost::asio::io_context& io, line_handler on_line, end_handler on_end)
+    : pipe_(io),
+      on_line_(std::move(on_line)),
+      on_end_(std::move(on_end)),
+      tokens_(relay_burst),
+      refilled_(std::chrono::steady_clock::now()) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) throw std::system_error(errno, std::system_category(), "pipe2");
     pipe_.assign(fds[0]);
@@ -107,6 +127,7 @@ void output_relay::read_more() {
                               if (ec) {  // EOF: every writer has gone; or cancelled
                                   if (!self->partial_.empty()) self->deliver(self->partial_);
                                   self->report_suppressed();
+                                  if (self->on_end_) self->on_end_();
                                   return;
                               }
                               self->consume(n);

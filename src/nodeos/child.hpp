@@ -21,16 +21,29 @@ namespace nm {
 // through a close-on-exec pipe, so a missing binary is an error here, not an exit later).
 pid_t spawn_process(std::vector<std::string> const& argv, int output_fd);
 
+// Starts a process as spawn_process does, with env ("NAME=value" each) as its whole
+// environment, but returns without waiting for its exec, which may wait on the disk.
+// report_fd (close-on-exec; the caller closes it) reaches end of file once the exec has
+// succeeded; were it to fail, an int errno comes first and the child exits 127. Throws
+// std::system_error only when the pipe or the fork fails.
+struct started_process {
+    pid_t pid;
+    int report_fd;
+};
+started_process start_process(std::vector<std::string> const& argv, int output_fd, std::vector<std::string> const& env);
+
 // Reads a child's stdout and stderr (one pipe) and hands out complete lines. A line longer
 // than max_line is cut; past the rate limit, lines are counted rather than handed out, so
 // a child that floods its output costs a bounded amount of memory and time.
 class output_relay : public std::enable_shared_from_this<output_relay> {
 public:
     using line_handler = std::function<void(std::string_view line)>;
+    using end_handler = std::function<void()>;
     static constexpr std::size_t max_line = 4096;
 
-    // Creates the pipe; write_end() goes to the child. Call start() after the fork.
-    output_relay(boost::asio::io_context& io, line_handler on_line);
+    // Creates the pipe; write_end() goes to the child. Call start() after the fork. on_end,
+    // if any, is called once reading ends (every writer has gone), after the last line.
+    output_relay(boost::asio::io_context& io, line_handler on_line, end_handler on_end = {});
     ~output_relay();
     int write_end() const { return write_fd_; }
     // Closes the parent's copy of the write end and reads until the child side closes.
@@ -45,6 +58,7 @@ private:
     boost::asio::posix::stream_descriptor pipe_;
     int write_fd_ = -1;
     line_handler on_line_;
+    end_handler on_end_;
     std::array<char, 16384> buffer_{};
     std::string partial_;
     bool cut_ = false;  // the current line is past max_line: drop the rest of it
