@@ -2,7 +2,9 @@
 """The Debian package in a real systemd: a Debian 12 container booted with systemd-nspawn,
 the .deb installed in it, the unit started against an etcd and the nodeos simulator.
 
-It checks that the package creates the user and leaves the unit disabled, that
+It checks that the package, built the standard way (packaging/debian as debian/,
+dpkg-buildpackage), installs the unit, the Grafana dashboard and the Prometheus rules as
+they are in the tree, creates the user and leaves the unit disabled, that
 `systemd-analyze verify` is clean, that the unit is active only after READY=1 (nodeos
 running), that `systemctl status` shows the STATUS line and `journalctl -p` filters by
 priority, that stopping the unit stops nodeos and hands the lock to a peer, and that a
@@ -27,7 +29,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from harness import (  # noqa: E402
     SIM, Etcd, Ledger, Monitor, free_port, make_config_dirs, stop_monitors, wait_until)
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GROUP = "ct-group"
+# Where the package puts what meson installs (meson.build, packaging/debian/rules).
+INSTALLED = {
+    "/lib/systemd/system/nodeos-monitor.service": "packaging/nodeos-monitor.service",
+    "/usr/share/nodeos-monitor/grafana/nodeos-monitor.json": "packaging/grafana/nodeos-monitor.json",
+    "/usr/share/nodeos-monitor/prometheus/nodeos-monitor-rules.yml":
+        "packaging/prometheus/nodeos-monitor-rules.yml",
+}
 NODE = "ct-node"
 WATCHDOG_SEC = 3  # the unit's WatchdogSec
 
@@ -124,6 +134,9 @@ class ContainerTest(unittest.TestCase):
         self.peers = []
         self.addCleanup(lambda: stop_monitors(self.peers))
         self.metrics_port = free_port()
+        # The simulator's HTTP API, like nodeos's, binds 127.0.0.1:8888 by default; the
+        # container shares the host's network, where that port may be taken.
+        self.api_port = free_port()
         self.prepare_root()
         self.ct = Container(self.root, os.path.join(self.work, "container.log"))
         self.addCleanup(self.ct.poweroff)
@@ -155,6 +168,9 @@ class ContainerTest(unittest.TestCase):
             "stop-timeout = 5",
             f"metrics-addr = 127.0.0.1:{self.metrics_port}",
             "nodeos-args = --data-dir=/var/lib/nodeos",
+            # A one-producer test chain: stale production on, as its nodeos would need.
+            "nodeos-args = --enable-stale-production",
+            f"nodeos-args = --http-server-address=127.0.0.1:{self.api_port}",
             f"nodeos-args = --sim-node={NODE}",
             "nodeos-args = --sim-ledger=/var/lib/nodeos/ledger.jsonl",
             "nodeos-args = --sim-block-ms=100",
@@ -186,6 +202,14 @@ class ContainerTest(unittest.TestCase):
                          "inactive")
         conf = self.ct.run("stat", "-c", "%U:%G %a", "/etc/nodeos-monitor/nodeos-monitor.conf").stdout.split()
         self.assertEqual(conf, ["root:nodeos-monitor", "640"])
+        # The unit, the dashboard and the rules: the package's files, as they are in the tree.
+        listed = self.ct.run("dpkg", "-L", "nodeos-monitor").stdout.split()
+        for path, source in INSTALLED.items():
+            self.assertIn(path, listed, f"the package does not ship {path}")
+            with open(os.path.join(ROOT, source), encoding="utf-8") as f:
+                self.assertEqual(self.ct.run("cat", path).stdout, f.read(), f"{path} differs from {source}")
+        self.ct.run("python3", "-c", "import json, sys; json.load(open(sys.argv[1]))",
+                    "/usr/share/nodeos-monitor/grafana/nodeos-monitor.json")
         verify = self.ct.run("systemd-analyze", "verify", "--man=no", "nodeos-monitor.service", check=False)
         self.assertEqual((verify.returncode, verify.stdout + verify.stderr), (0, ""), "systemd-analyze verify")
         self.write_config()

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""The alerting rules and the dashboard's queries through Prometheus's own tools:
+
+- `promtool check rules` on packaging/prometheus/nodeos-monitor-rules.yml;
+- `promtool test rules` on nodeos-monitor-rules.test.yml (each alert fires on its input and
+  stays quiet on the cases it must not fire on);
+- that those tests bite: each alert, made never to fire, and made to fire on every series of
+  its metric, must fail them;
+- every query of the dashboard, its variables given values, parsed by promtool as a
+  recording rule.
+
+promtool comes from Debian's `prometheus` package. Installing that package would start and
+enable a Prometheus server on the machine, so the package is fetched with `apt-get download`
+and only promtool is unpacked, into build/tools/ (NM_TOOLS_DIR), once. A promtool on the PATH,
+or named by NM_PROMTOOL, is used instead.
+
+Run: python3 tests/ops/test_promtool.py"""
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import promql_names as pn  # noqa: E402
+
+RULES_DIR = os.path.dirname(pn.RULES)
+RULES_TEST = os.path.join(RULES_DIR, "nodeos-monitor-rules.test.yml")
+TOOLS = os.environ.get("NM_TOOLS_DIR") or os.path.join(pn.ROOT, "build", "tools")
+
+
+def run(argv, timeout=120, **kwargs):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def find_promtool():
+    """A promtool to run: NM_PROMTOOL, the PATH's, or one unpacked from Debian's package."""
+    given = os.environ.get("NM_PROMTOOL") or shutil.which("promtool")
+    if given:
+        return given
+    cached = os.path.join(TOOLS, "promtool")
+    if os.access(cached, os.X_OK):
+        return cached
+    os.makedirs(TOOLS, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=TOOLS) as tmp:
+        got = run(["apt-get", "download", "prometheus"], timeout=600, cwd=tmp)
+        if got.returncode != 0:
+            # No package lists yet (a fresh machine): fetch them, as scripts/build does.
+            sudo = [] if os.geteuid() == 0 else ["sudo"]
+            update = run(sudo + ["apt-get", "update", "-q"], timeout=600)
+            if update.returncode != 0:
+                raise AssertionError(f"apt-get update failed:\n{update.stdout}{update.stderr}")
+            got = run(["apt-get", "download", "prometheus"], timeout=600, cwd=tmp)
+        debs = glob.glob(os.path.join(tmp, "prometheus_*.deb"))
+        if got.returncode != 0 or not debs:
+            raise AssertionError(f"apt-get download prometheus failed:\n{got.stdout}{got.stderr}")
+        unpacked = subprocess.run(f"dpkg-deb --fsys-tarfile '{debs[0]}' | tar -x -C '{tmp}' ./usr/bin/promtool",
+                                  shell=True, capture_output=True, text=True, timeout=300)
+        if unpacked.returncode != 0:
+            raise AssertionError(f"unpacking promtool failed: {unpacked.stderr}")
+        os.replace(os.path.join(tmp, "usr", "bin", "promtool"), cached)
+    return cached
+
+
+def replace_expr(rules_text, alert, new_expr):
+    """The rules file with the expression of `alert` replaced by `new_expr`."""
+    lines = rules_text.split("\n")
+    out, i, current, done = [], 0, None, False
+    while i < len(lines):
+        line = lines[i]
+        m = re.match(r"\s*- alert: (\S+)", line)
+        if m:
+            current = m.group(1)
+        m = re.match(r"(\s*)expr: ?(.*)$", line)
+        if m and current == alert:
+            indent = len(m.group(1))
+            out.append(f"{m.group(1)}expr: '{new_expr}'")
+            done = True
+            i += 1
+            if m.group(2).strip() in ("|", ">", "|-", ">-"):
+                while i < len(lines) and (not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > indent):
+                    i += 1
+            continue
+        out.append(line)
+        i += 1
+    if not done:
+        raise AssertionError(f"no alert {alert} in the rules")
+    return "\n".join(out)
+
+
+class Promtool(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.promtool = find_promtool()
+        version = run([cls.promtool, "--version"])
+        print(f"\nusing {cls.promtool}: {(version.stdout + version.stderr).splitlines()[0]}", flush=True)
+
+    def promtool_ok(self, *args, cwd=None):
+        done = run([self.promtool, *args], cwd=cwd)
+        self.assertEqual(done.returncode, 0, f"promtool {' '.join(args)}:\n{done.stdout}{done.stderr}")
+        return done.stdout
+
+    def test_check_rules(self):
+        out = self.promtool_ok("check", "rules", pn.RULES)
+        self.assertRegex(out, r"SUCCESS: \d+ rules found")
+
+    def test_rules_unit_tests(self):
+        out = self.promtool_ok("test", "rules", RULES_TEST)
+        self.assertIn("SUCCESS", out)
+
+    def test_the_unit_tests_bite(self):
+        """Each alert has a case that must fire (it fails when the alert never fires) and a
+        case that must not (it fails when the alert fires on every series of its metric)."""
+        rules = pn.read_text(pn.RULES)
+        test_text = pn.read_text(RULES_TEST)
+        alerts = re.findall(r"- alert: (\S+)", rules)
+        exprs = dict((where.split(" ", 1)[1], expr) for where, expr in pn.rule_queries())
+        survivors = []
+        with tempfile.TemporaryDirectory() as tmp:
+            with open(os.path.join(tmp, "nodeos-monitor-rules.test.yml"), "w", encoding="utf-8") as f:
+                f.write(test_text)
+            for alert in alerts:
+                first_metric = next(iter(pn.uses(exprs[alert]).metrics))
+                for label, mutant in (("never fires", "vector(1) == 0"), ("always fires", first_metric)):
+                    with open(os.path.join(tmp, "nodeos-monitor-rules.yml"), "w", encoding="utf-8") as f:
+                        f.write(replace_expr(rules, alert, mutant))
+                    done = run([self.promtool, "test", "rules", "nodeos-monitor-rules.test.yml"], cwd=tmp)
+                    if done.returncode == 0:
+                        survivors.append(f"{alert} {label} ({mutant})")
+                    elif f"alertname: {alert}," not in done.stdout + done.stderr:
+                        self.fail(f"{alert} {label}: promtool failed, but not on that alert:\n"
+                                  f"{done.stdout}{done.stderr}")
+        self.assertEqual(survivors, [], "the rules' unit tests still pass with these alerts changed")
+
+    def test_dashboard_queries_parse(self):
+        """Every query of the dashboard, as Grafana sends it (its variables filled in), is
+        valid PromQL to Prometheus's parser."""
+        dashboard = pn.load_dashboard()
+        values = {"$__rate_interval": "1m", "$__range": "1h", "$job": ".*", "$group": ".*", "$node": ".*"}
+        lines = ["groups:", "  - name: dashboard", "    rules:"]
+        queries = pn.dashboard_queries(dashboard)
+        self.assertGreater(len(queries), 10)
+        for n, (where, expr) in enumerate(queries):
+            for var, value in values.items():
+                expr = expr.replace(var, value)
+            self.assertNotIn("$", expr, f"{where}: a variable left")
+            lines += [f"      # {where}", f"      - record: dashboard:query_{n}", "        expr: |"]
+            lines += ["          " + line for line in expr.split("\n")]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "dashboard-queries.yml")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("\n".join(lines) + "\n")
+            out = self.promtool_ok("check", "rules", path)
+        self.assertIn(f"SUCCESS: {len(queries)} rules found", out)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
