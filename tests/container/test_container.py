@@ -8,7 +8,8 @@ they are in the tree, creates the user and leaves the unit disabled, that
 `systemd-analyze verify` is clean, that the unit is active only after READY=1 (nodeos
 running), that `systemctl status` shows the STATUS line and `journalctl -p` filters by
 priority, that stopping the unit stops nodeos and hands the lock to a peer, and that a
-monitor frozen with SIGSTOP is killed by the watchdog together with its nodeos.
+monitor frozen with SIGSTOP is killed by the watchdog together with its nodeos, and that
+purging the package takes the unit, its enablement and the other files with it.
 
 Run through scripts/container-test (it builds the package and the root file system).
 The container shares the host's network: etcd and the peer monitor run on the host.
@@ -31,6 +32,8 @@ from harness import (  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GROUP = "ct-group"
+NODE = "ct-node"
+WATCHDOG_SEC = 3  # the unit's WatchdogSec
 # Where the package puts what meson installs (meson.build, packaging/debian/rules).
 INSTALLED = {
     "/lib/systemd/system/nodeos-monitor.service": "packaging/nodeos-monitor.service",
@@ -38,8 +41,6 @@ INSTALLED = {
     "/usr/share/nodeos-monitor/prometheus/nodeos-monitor-rules.yml":
         "packaging/prometheus/nodeos-monitor-rules.yml",
 }
-NODE = "ct-node"
-WATCHDOG_SEC = 3  # the unit's WatchdogSec
 
 
 def find_container_init(nspawn_pid):
@@ -288,6 +289,18 @@ class ContainerTest(unittest.TestCase):
                    "Restart=on-failure to start the unit again")
         self.wait_status("active since", 30)
         self.ct.run("systemctl", "stop", "nodeos-monitor", timeout=60)
+
+        # --- purge: the package's maintainer scripts (dh_installsystemd's, for the unit that
+        # meson installed) take the unit's enablement with it, and the files go.
+        wants = "/etc/systemd/system/multi-user.target.wants/nodeos-monitor.service"
+        self.ct.run("systemctl", "enable", "nodeos-monitor")
+        self.ct.run("test", "-L", wants)
+        self.ct.run("dpkg", "--purge", "nodeos-monitor", timeout=120)
+        for path in [wants, *INSTALLED]:
+            self.assertNotEqual(self.ct.run("test", "-e", path, check=False).returncode, 0,
+                                f"{path} outlived the purge")
+        self.assertNotEqual(self.ct.run("test", "-L", wants, check=False).returncode, 0,
+                            f"{wants} outlived the purge")
         for what, seconds in timings.items():
             print(f"measured: {what}: {seconds:.2f} s", flush=True)
 

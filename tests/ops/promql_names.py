@@ -218,6 +218,7 @@ class Family:
     type: str
     help: str = ""
     labels: set = field(default_factory=set)
+    sampled: set = field(default_factory=set)  # its series names that had a sample (live)
 
 
 def series_names(family):
@@ -311,6 +312,7 @@ def catalogue_from_exposition(text):
         name = m.group(1)
         if name not in catalogue:
             raise AssertionError(f"a sample of {name} before its # TYPE line")
+        catalogue[name][0].sampled.add(name)
         for label, value in EXPOSITION_LABEL.findall(m.group(2) or ""):
             catalogue[name][1].add(label)
             values[name].setdefault(label, set()).add(value)
