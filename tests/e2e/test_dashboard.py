@@ -14,22 +14,32 @@ which those were.
 It also checks that src/ops/metrics.cpp, which tests/ops/test_dashboard_static.py reads
 instead of a live monitor, names the same families as the live output.
 
-Run: python3 tests/e2e/test_dashboard.py (NM_MONITOR names the binary)."""
+LivePrometheus runs a real Prometheus (Debian's, unpacked as tests/ops/test_promtool.py does
+for promtool) on loopback, scraping a monitor pair every second with the rules loaded: every
+panel query runs on the server, the main panels show what the pair does (who produces, the
+coded state and candidacy, the lease), no alert is pending while all is well, and a real
+fence fires NodeosMonitorFenced.
 
+Run: python3 tests/e2e/test_dashboard.py [DashboardNames|LivePrometheus] (NM_MONITOR names the
+binary)."""
+
+import json
 import os
 import re
-import signal
+import subprocess
 import sys
-import time
 import unittest
+import urllib.error
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "ops"))
 
-from harness import MonitorTestCase, metric_samples, wait_until  # noqa: E402
+from harness import MonitorTestCase, free_port, metric_samples, stop_pid, wait_until  # noqa: E402
 import promql_names as pn  # noqa: E402
+from test_promtool import find_tool  # noqa: E402
 
 
 def scrape(monitor, timeout=2.0):
@@ -133,6 +143,137 @@ class DashboardNames(MonitorTestCase):
                 if (metric, label) == ("nodeos_monitor_candidacy", "reason"):
                     covered |= set(value.split("|") if op == "=~" else [value])
         self.assertEqual(reasons - covered, set(), "candidacy reasons no alert names")
+
+
+class Prometheus:
+    """A Prometheus server on a free loopback port, scraping the monitors every second under
+    the job the rules expect, with the rules loaded and evaluated every second."""
+
+    def __init__(self, workdir, targets):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = os.path.join(workdir, "prometheus.yml")
+        with open(config, "w", encoding="utf-8") as f:
+            f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                    f"rule_files:\n  - {pn.RULES}\n"
+                    "scrape_configs:\n  - job_name: nodeos-monitor\n    static_configs:\n"
+                    f"      - targets: {json.dumps(targets)}\n")
+        self.log = open(os.path.join(workdir, "prometheus.log"), "ab")
+        self.proc = subprocess.Popen(
+            [find_tool("prometheus"), f"--config.file={config}",
+             f"--storage.tsdb.path={os.path.join(workdir, 'prometheus-data')}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"prometheus exited with {self.proc.returncode}; see {self.log.name}")
+            try:
+                with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+        wait_until(ready, 60, "prometheus to be ready")
+
+    def stop(self):
+        stop_pid(self.proc)
+        self.log.close()
+
+    def api(self, path, **params):
+        url = f"{self.url}/api/v1/{path}?{urllib.parse.urlencode(params, doseq=True)}"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                body = json.load(r)
+        except urllib.error.HTTPError as e:
+            body = json.load(e)
+        if body.get("status") != "success":
+            raise AssertionError(f"{path} {params}: {body.get('errorType')}: {body.get('error')}")
+        return body["data"]
+
+    def query(self, expr):
+        """[(labels, value)] of an instant query."""
+        return [(r["metric"], float(r["value"][1])) for r in self.api("query", query=expr)["result"]]
+
+    def alerts(self):
+        return [(a["labels"], a["state"]) for a in self.api("alerts")["alerts"]]
+
+
+class LivePrometheus(MonitorTestCase):
+    """The rules and the dashboard's queries on a real Prometheus scraping real monitors: each
+    query is accepted and the main ones show what the monitors are doing; no alert while all
+    is well; NodeosMonitorFenced fires on a real fence (a counter series that is new)."""
+    ttl = 3
+
+    def test_rules_and_panels_on_live_data(self):
+        active, standby = self.start_pair(api=True)
+        prom = Prometheus(self.workdir, [active.metrics_addr, standby.metrics_addr])
+        self.addCleanup(prom.stop)
+        group_sel = f'group="{self.group}"'
+        wait_until(lambda: len(prom.query(f'nodeos_monitor_build_info{{{group_sel}}}')) == 2
+                   and len(prom.query('up{job="nodeos-monitor"} == 1')) == 2, 30,
+                   "prometheus to scrape both monitors")
+        # Rates need a few samples in their window (Grafana's $__rate_interval is at least
+        # four scrape intervals).
+        fill = {"$__rate_interval": "4s", "$__range": "5m", "$job": "nodeos-monitor",
+                "$group": self.group, "$node": ".*"}
+
+        def panel_query(title, ref="A"):
+            for where, expr in pn.dashboard_queries(pn.load_dashboard()):
+                if where == f"panel {title!r} target {ref}":
+                    for var, value in fill.items():
+                        expr = expr.replace(var, value)
+                    return prom.query(expr)
+            raise AssertionError(f"no panel {title!r} target {ref}")
+
+        def by_node(results):
+            return {labels.get("node"): value for labels, value in results}
+
+        wait_until(lambda: len(panel_query("Keepalive latency")) == 2, 20,
+                   "a keepalive of each monitor in the latency panel's window")
+        # Every query is valid to the server and runs on this data.
+        empty = []
+        for where, expr in pn.dashboard_queries(pn.load_dashboard()):
+            for var, value in fill.items():
+                expr = expr.replace(var, value)
+            if not prom.query(expr):
+                empty.append(where)
+        print(f"\npanel queries without data here (no such event yet): {', '.join(empty) or 'none'}", flush=True)
+        # What the panels show of this pair: who produces, the coded state and candidacy
+        # (the value mappings of the dashboard), the lease against its TTL.
+        self.assertEqual(by_node(panel_query("Producer per group")), {active.name: 1, standby.name: 0})
+        self.assertEqual([v for _, v in panel_query("Producing nodes per group")], [1])
+        self.assertEqual(by_node(panel_query("State per node")), {active.name: 2, standby.name: 1})
+        self.assertEqual(by_node(panel_query("Candidacy per node")), {active.name: 0, standby.name: 0})
+        self.assertEqual({n: v for n, v in by_node(panel_query("Lease time left", "B")).items()},
+                         {active.name: self.ttl, standby.name: self.ttl})
+        left = by_node(panel_query("Lease time left"))
+        self.assertTrue(0 < left[active.name] <= self.ttl, left)
+        self.assertEqual(by_node(panel_query("nodeos running")), {active.name: 1, standby.name: 1})
+        for where, selector, label in pn.variable_queries(pn.load_dashboard()):
+            values = prom.api("label/" + label + "/values", **{"match[]": selector.replace("$job", "nodeos-monitor")
+                                                                 .replace("$group", self.group)})
+            self.assertTrue(values, f"{where}: no values")
+        self.assertEqual(prom.alerts(), [], "alerts while all is well")
+
+        # A real fence: etcd frozen until the producer is fenced and its keepalive failed.
+        self.etcd.pause()
+        try:
+            wait_until(lambda: 'nodeos_monitor_fences_total{cause="deadline"}' in metric_samples(scrape(active)),
+                       2 * self.ttl, f"{active.name} to fence its producer with etcd frozen")
+        finally:
+            self.etcd.resume()
+        fired = []
+
+        def fenced_alert():
+            fired[:] = prom.alerts()
+            return any(labels.get("alertname") == "NodeosMonitorFenced" and labels.get("node") == active.name
+                       and labels.get("cause") == "deadline" and state == "firing" for labels, state in fired)
+        try:
+            wait_until(fenced_alert, 15, "NodeosMonitorFenced to fire for the fence")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; alerts: {fired}") from None
+        fences = {labels.get("cause"): v for labels, v in panel_query("Fences in the time range")}
+        self.assertGreaterEqual(fences.get("deadline", 0), 1, fences)
 
 
 def seen_labels_of(text, name):

@@ -11,8 +11,9 @@
 
 promtool comes from Debian's `prometheus` package. Installing that package would start and
 enable a Prometheus server on the machine, so the package is fetched with `apt-get download`
-and only promtool is unpacked, into build/tools/ (NM_TOOLS_DIR), once. A promtool on the PATH,
-or named by NM_PROMTOOL, is used instead.
+and only promtool is unpacked, into build/tools/ (NM_TOOLS_DIR), once (find_tool(), which
+tests/e2e/test_dashboard.py uses for the prometheus server). A promtool on the PATH, or named
+by NM_PROMTOOL, is used instead.
 
 Run: python3 tests/ops/test_promtool.py"""
 
@@ -38,12 +39,13 @@ def run(argv, timeout=120, **kwargs):
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
-def find_promtool():
-    """A promtool to run: NM_PROMTOOL, the PATH's, or one unpacked from Debian's package."""
-    given = os.environ.get("NM_PROMTOOL") or shutil.which("promtool")
+def find_tool(name):
+    """A `name` (promtool or prometheus) to run: NM_PROMTOOL or NM_PROMETHEUS, the PATH's, or
+    one unpacked from Debian's prometheus package into TOOLS."""
+    given = os.environ.get("NM_" + name.upper()) or shutil.which(name)
     if given:
         return given
-    cached = os.path.join(TOOLS, "promtool")
+    cached = os.path.join(TOOLS, name)
     if os.access(cached, os.X_OK):
         return cached
     os.makedirs(TOOLS, exist_ok=True)
@@ -59,12 +61,16 @@ def find_promtool():
         debs = glob.glob(os.path.join(tmp, "prometheus_*.deb"))
         if got.returncode != 0 or not debs:
             raise AssertionError(f"apt-get download prometheus failed:\n{got.stdout}{got.stderr}")
-        unpacked = subprocess.run(f"dpkg-deb --fsys-tarfile '{debs[0]}' | tar -x -C '{tmp}' ./usr/bin/promtool",
+        unpacked = subprocess.run(f"dpkg-deb --fsys-tarfile '{debs[0]}' | tar -x -C '{tmp}' ./usr/bin/{name}",
                                   shell=True, capture_output=True, text=True, timeout=300)
         if unpacked.returncode != 0:
-            raise AssertionError(f"unpacking promtool failed: {unpacked.stderr}")
-        os.replace(os.path.join(tmp, "usr", "bin", "promtool"), cached)
+            raise AssertionError(f"unpacking {name} failed: {unpacked.stderr}")
+        os.replace(os.path.join(tmp, "usr", "bin", name), cached)
     return cached
+
+
+def find_promtool():
+    return find_tool("promtool")
 
 
 def replace_expr(rules_text, alert, new_expr):
