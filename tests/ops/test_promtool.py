@@ -41,7 +41,8 @@ def run(argv, timeout=120, **kwargs):
 
 def find_tool(name):
     """A `name` (promtool or prometheus) to run: NM_PROMTOOL or NM_PROMETHEUS, the PATH's, or
-    one unpacked from Debian's prometheus package into TOOLS."""
+    one unpacked from Debian's prometheus package into TOOLS (the package is kept there, so
+    that both tools cost one download)."""
     given = os.environ.get("NM_" + name.upper()) or shutil.which(name)
     if given:
         return given
@@ -49,22 +50,27 @@ def find_tool(name):
     if os.access(cached, os.X_OK):
         return cached
     os.makedirs(TOOLS, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=TOOLS) as tmp:
-        got = run(["apt-get", "download", "prometheus"], timeout=600, cwd=tmp)
-        if got.returncode != 0:
-            # No package lists yet (a fresh machine): fetch them, as scripts/build does.
-            sudo = [] if os.geteuid() == 0 else ["sudo"]
-            update = run(sudo + ["apt-get", "update", "-q"], timeout=600)
-            if update.returncode != 0:
-                raise AssertionError(f"apt-get update failed:\n{update.stdout}{update.stderr}")
+    debs = glob.glob(os.path.join(TOOLS, "prometheus_*.deb"))
+    if not debs:
+        with tempfile.TemporaryDirectory(dir=TOOLS) as tmp:
             got = run(["apt-get", "download", "prometheus"], timeout=600, cwd=tmp)
-        debs = glob.glob(os.path.join(tmp, "prometheus_*.deb"))
-        if got.returncode != 0 or not debs:
-            raise AssertionError(f"apt-get download prometheus failed:\n{got.stdout}{got.stderr}")
+            if got.returncode != 0:
+                # No package lists yet (a fresh machine): fetch them, as scripts/build does.
+                sudo = [] if os.geteuid() == 0 else ["sudo"]
+                update = run(sudo + ["apt-get", "update", "-q"], timeout=600)
+                if update.returncode != 0:
+                    raise AssertionError(f"apt-get update failed:\n{update.stdout}{update.stderr}")
+                got = run(["apt-get", "download", "prometheus"], timeout=600, cwd=tmp)
+            fetched = glob.glob(os.path.join(tmp, "prometheus_*.deb"))
+            if got.returncode != 0 or not fetched:
+                raise AssertionError(f"apt-get download prometheus failed:\n{got.stdout}{got.stderr}")
+            debs = [os.path.join(TOOLS, os.path.basename(fetched[0]))]
+            os.replace(fetched[0], debs[0])
+    with tempfile.TemporaryDirectory(dir=TOOLS) as tmp:
         unpacked = subprocess.run(f"dpkg-deb --fsys-tarfile '{debs[0]}' | tar -x -C '{tmp}' ./usr/bin/{name}",
                                   shell=True, capture_output=True, text=True, timeout=300)
         if unpacked.returncode != 0:
-            raise AssertionError(f"unpacking {name} failed: {unpacked.stderr}")
+            raise AssertionError(f"unpacking {name} from {debs[0]} failed: {unpacked.stderr}")
         os.replace(os.path.join(tmp, "usr", "bin", name), cached)
     return cached
 
