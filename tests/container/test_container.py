@@ -172,6 +172,11 @@ class ContainerTest(unittest.TestCase):
             # A one-producer test chain: stale production on, as its nodeos would need.
             "nodeos-args = --enable-stale-production",
             f"nodeos-args = --http-server-address=127.0.0.1:{self.api_port}",
+            # Health-gated, as a real node: the watchdog's SIGKILL below leaves nodeos's
+            # database dirty, and the restarted unit replays it (which needs the API to tell
+            # when the replay is over).
+            f"nodeos-api = http://127.0.0.1:{self.api_port}",
+            "dirty-db-args = --replay-blockchain",
             f"nodeos-args = --sim-node={NODE}",
             "nodeos-args = --sim-ledger=/var/lib/nodeos/ledger.jsonl",
             "nodeos-args = --sim-block-ms=100",
@@ -252,8 +257,10 @@ class ContainerTest(unittest.TestCase):
         self.assertTrue({"4", "6"} <= priorities, priorities)
 
         # --- stop: nodeos stops, the lease is released, the peer takes over at once -----
+        # On the unit's chain (its ledger): a health-gated peer judges its head by the unit's
+        # blocks.
         peer = Monitor(self.work, "host-peer", [self.etcd.url], GROUP, ttl=10, stop_timeout=5,
-                       block_ms=100)
+                       block_ms=100, ledger=self.ledger)
         self.peers.append(peer)
         peer.wait_nodeos_mode("validator", 15)
         unit_pid = self.ledger.latest_start(NODE)["pid"]
