@@ -146,6 +146,32 @@ MONITOR = os.environ.get("NM_MONITOR") or os.path.join(ROOT, "build", "nodeos-mo
 FAIL_SYSCALL_LIB = os.environ.get("NM_FAIL_SYSCALL_LIB") or os.path.join(ROOT, "build", "tests", "libfail_syscall.so")
 
 
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def metric_samples(text, identity=None):
+    """{'name{labels}': value} of a Prometheus text exposition, with the group and node
+    labels that every nodeos_monitor_* sample carries left out of the keys. With
+    `identity` ({"group": ..., "node": ...}), asserts that they are there and right."""
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        found = SAMPLE.match(line)
+        if not found:
+            raise AssertionError(f"not a sample line: {line!r}")
+        name, labels, value = found.groups()
+        pairs = LABEL.findall(labels or "")
+        if identity is not None and name.startswith("nodeos_monitor_"):
+            got = {k: v for k, v in pairs if k in identity}
+            if got != identity:
+                raise AssertionError(f"{line!r}: expected the labels {identity}")
+        kept = ",".join(f'{k}="{v}"' for k, v in pairs if k not in ("group", "node"))
+        samples[f"{name}{{{kept}}}" if kept else name] = float(value)
+    return samples
+
+
 def hold(predicate, duration, what):
     """Asserts that predicate stays true for `duration` seconds: the bounded check that a
     state is stable, as opposed to waiting for one to appear."""
@@ -240,6 +266,7 @@ def make_config_dirs(workdir, producer="bp1"):
     with open(os.path.join(active, "config.ini"), "w", encoding="utf-8") as f:
         f.write(NODEOS_COMMON_CONFIG)
         f.write("plugin = eosio::producer_plugin\n"
+                "plugin = eosio::producer_api_plugin\n"
                 f"producer-name = {producer}\n"
                 "signature-provider = EOS6MRyAjQq8ud7hVNYcfnVPJqcVpscN5So8BhtHuGYqET5GDW5CV"
                 "=KEY:not-a-real-key\n")
@@ -286,6 +313,10 @@ class Ledger:
         self.records = []
         self._offset = 0
         self._partial = b""
+        # Nodes that produce on the same chain but are not in the group under test (the
+        # other producers of a multi-producer chain): their blocks move every head, and
+        # they never count in runs() or overlaps().
+        self.outside_group = set()
 
     def refresh(self):
         """Parses whatever was appended since the last call; a last line without its
@@ -319,6 +350,8 @@ class Ledger:
         counts in overlaps()."""
         runs, open_runs = [], {}
         for r in self.refresh():
+            if r["node"] in self.outside_group:
+                continue
             key = (r["node"], r["pid"])
             event = r["event"]
             if event == "producing" or (event == "block" and key not in open_runs):
@@ -430,7 +463,8 @@ class Monitor:
 
     def __init__(self, workdir, name, etcd_urls, group, ttl=3, stop_timeout=5, sim_args=(),
                  extra_args=(), ledger=None, block_ms=50, overrides=None, debug=True,
-                 start=True, env=None):
+                 start=True, env=None, standby_mode="restart", api=True,
+                 dirty_db_args=("--replay-blockchain",), max_head_lag=1):
         self.workdir = workdir
         self.env = env  # extra environment variables
         self.name = name
@@ -442,6 +476,12 @@ class Monitor:
             active, standby = make_config_dirs(workdir)
         if not isinstance(etcd_urls, str):
             etcd_urls = ",".join(etcd_urls)
+        # nodeos as a producer runs it: its own data dir and API address, kept by a restarted
+        # monitor of this node (clone()); one producer on this test chain, so stale
+        # production is on (-e), as a one-producer testnet needs it.
+        self.data_dir = os.path.join(workdir, f"data-{name}")
+        self.api_url = f"http://127.0.0.1:{free_port()}"
+        self.standby_mode = standby_mode
         flags = {
             "--nodeos": SIM,
             "--active-config-dir": active,
@@ -451,7 +491,13 @@ class Monitor:
             "--lease-ttl": str(ttl),
             "--stop-timeout": str(stop_timeout),
             "--node-name": name,
+            "--standby-mode": standby_mode,
+            "--block-interval-ms": str(block_ms),
+            "--max-head-lag": str(max_head_lag),
         }
+        # Health-gated by default, as a real deployment should be (and --dirty-db-args needs it).
+        if api or standby_mode == "paused":
+            flags["--nodeos-api"] = self.api_url
         # Each monitor its own HTTP endpoint, as two on one machine cannot share port 3000;
         # unless the caller chose one in extra_args.
         given = [a for a in extra_args if a == "--metrics-addr" or a.startswith("--metrics-addr=")]
@@ -464,8 +510,11 @@ class Monitor:
             if value is not None:
                 self.argv += [flag, value]
         sim = [f"--sim-node={name}", f"--sim-ledger={self.ledger.path}",
-               f"--sim-block-ms={block_ms}", *sim_args]
+               f"--sim-block-ms={block_ms}", f"--data-dir={self.data_dir}",
+               f"--http-server-address={self.api_url.removeprefix('http://')}",
+               "--enable-stale-production", *sim_args]
         self.argv += [f"--nodeos-args={arg}" for arg in sim]
+        self.argv += [f"--dirty-db-args={arg}" for arg in dirty_db_args]
         if debug:
             self.argv.append("--debug")
         self.argv += list(extra_args)
@@ -564,6 +613,50 @@ class Monitor:
         if code is not None:
             raise AssertionError(f"monitor {self.name} exited with {code} unexpectedly\n"
                                  + self.log_tail())
+
+    def latest_nodeos(self):
+        """The latest start record of this node's nodeos if it is a live child of this
+        monitor, else None."""
+        start = self.ledger.latest_start(self.name)
+        if start and start["t"] >= self.started_ns and start["pid"] in self.nodeos_pids():
+            return start
+        return None
+
+    def producing_now(self, pid):
+        """Whether simulator `pid` is in a producing period (it wrote "producing" after its
+        last "paused")."""
+        marks = [r["event"] for r in self.ledger.refresh()
+                 if r["pid"] == pid and r["event"] in ("producing", "paused")]
+        return bool(marks) and marks[-1] == "producing"
+
+    def wait_standby(self, timeout):
+        """Waits until this node's nodeos stands by: a validator (restart mode) or the
+        producer config, paused (paused mode); returns its pid."""
+        if self.standby_mode != "paused":
+            return self.wait_nodeos_mode("validator", timeout)
+
+        def ready():
+            self.assert_running()
+            start = self.latest_nodeos()
+            if start and start["mode"] == "producer" and not self.producing_now(start["pid"]) \
+                    and self.ledger.events("ready", pid=start["pid"]):
+                return start["pid"]
+            return None
+        return wait_until(ready, timeout, f"node {self.name} to run nodeos paused")
+
+    def wait_producing(self, timeout):
+        """Waits until this node's nodeos produces (a producer, resumed in paused mode);
+        returns its pid."""
+        if self.standby_mode != "paused":
+            return self.wait_nodeos_mode("producer", timeout)
+
+        def ready():
+            self.assert_running()
+            start = self.latest_nodeos()
+            if start and self.producing_now(start["pid"]):
+                return start["pid"]
+            return None
+        return wait_until(ready, timeout, f"node {self.name} to produce")
 
     def wait_nodeos_mode(self, mode, timeout):
         """Waits until the latest simulator of this node started in `mode` ("producer" or
@@ -738,14 +831,14 @@ class MonitorTestCase(WorkdirCase):
                                                        self.producing_window_ms))
 
     def start_pair(self, names=("node-a", "node-b"), **kwargs):
-        """Two monitors in one group; waits until one produces and the other runs its
-        nodeos as a validator; returns (active, standby) monitors."""
+        """Two monitors in one group; waits until one produces and the other stands by
+        (a validator, or paused); returns (active, standby) monitors."""
         for name in names:
             self.spawn_monitor(name, **kwargs)
         active = self.wait_producer(self.ttl + 10)
         standby = [self.monitor_named(n) for n in names if n != active.name][0]
-        active.wait_nodeos_mode("producer", 5)
-        standby.wait_nodeos_mode("validator", self.ttl + 5)
+        active.wait_producing(5)
+        standby.wait_standby(self.ttl + 5)
         return active, standby
 
     def etcd_leases(self):

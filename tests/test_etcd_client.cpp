@@ -195,7 +195,7 @@ BOOST_AUTO_TEST_CASE(campaign_win_lose_and_watch) {
     BOOST_TEST(lost.holder->mod_revision == won.revision);
 
     watch_log log;
-    client.watch(key, lost.revision + 1, log.on_message(), log.on_end());
+    client.watch(key, "", lost.revision + 1, log.on_message(), log.on_end());
     BOOST_REQUIRE(run_until(io, [&] { return log.created(); }, 5s));
 
     // Revoking the holder's lease deletes the key.
@@ -216,12 +216,54 @@ BOOST_AUTO_TEST_CASE(campaign_win_lose_and_watch) {
 
     // A new watch replaces it: the old one's events and end are never delivered.
     auto const seen = log.messages.size();
-    client.watch(key + "-other", 0, [](auto const&) {}, [](auto const&) {});
+    client.watch(key + "-other", "", 0, [](auto const&) {}, [](auto const&) {});
     revoke(io, client, b.id);
     io.restart();
     io.run_for(100ms);
     BOOST_TEST(log.ends.empty());
     BOOST_TEST(log.messages.size() == seen);
+}
+
+BOOST_AUTO_TEST_CASE(the_group_keys_put_read_watched_and_erased) {
+    asio::io_context io;
+    etcd_client client(io, {etcd_endpoint()}, etcd_tls(), test_debug());
+    auto const group = unique_key("group");
+    auto lease = grant(io, client);
+    auto put = [&](std::string const& key, std::string const& value, std::int64_t on) {
+        return wait_for<std::monostate>(io, [&](auto done) { client.put(key, value, on, request_timeout, done); });
+    };
+    auto read = [&] {
+        return value_of(wait_for<range_reply>(io, [&](auto done) {
+            client.range(group, group + "0", request_timeout, done);
+        }));
+    };
+    value_of(put(group + "/members/a", "{}", lease.id));
+    value_of(put(group + "/pause", "by hand", 0));
+    value_of(put(group + "-other", "another group, in the same range", 0));
+    auto first = read();
+    BOOST_TEST_REQUIRE(first.kvs.size() == 3u);
+    BOOST_TEST(first.kvs[0].key == group + "-other");  // in key order
+    BOOST_TEST(first.kvs[1].key == group + "/members/a");
+    BOOST_TEST(first.kvs[1].lease == lease.id);
+    BOOST_TEST(first.kvs[2].value == "by hand");
+
+    watch_log log;
+    client.watch(group, group + "0", first.revision + 1, log.on_message(), log.on_end());
+    BOOST_REQUIRE(run_until(io, [&] { return log.created(); }, 5s));
+    value_of(wait_for<std::monostate>(io, [&](auto done) { client.erase(group + "/pause", "", request_timeout, done); }));
+    BOOST_REQUIRE(run_until(io, [&] { return !log.events().empty(); }, 5s));
+    BOOST_TEST((log.events()[0].what == watch_event::type::del));
+    BOOST_TEST(log.events()[0].kv.key == group + "/pause");
+    // A key bound to a revoked lease goes with it.
+    value_of(revoke(io, client, lease.id));
+    BOOST_REQUIRE(run_until(io, [&] { return log.events().size() >= 2; }, 5s));
+    BOOST_TEST(log.events()[1].kv.key == group + "/members/a");
+    BOOST_TEST(read().kvs.size() == 1u);
+    BOOST_TEST(log.ends.empty());
+    // A put under a lease that is gone is refused as "not found".
+    auto refused = put(group + "/members/a", "{}", lease.id);
+    BOOST_REQUIRE(std::holds_alternative<etcd_error>(refused));
+    BOOST_TEST((kind_of(std::get<etcd_error>(refused)) == failure::not_found));
 }
 
 BOOST_AUTO_TEST_CASE(revoked_lease) {
@@ -246,9 +288,9 @@ BOOST_AUTO_TEST_CASE(new_watch_replaces_the_previous_silently) {
     etcd_client client(io, {etcd_endpoint()}, etcd_tls(), test_debug());
     watch_log first, second;
     auto const key = unique_key("replace");
-    client.watch(key, 0, first.on_message(), first.on_end());
+    client.watch(key, "", 0, first.on_message(), first.on_end());
     BOOST_REQUIRE(run_until(io, [&] { return first.created(); }, 5s));
-    client.watch(key, 0, second.on_message(), second.on_end());
+    client.watch(key, "", 0, second.on_message(), second.on_end());
     BOOST_REQUIRE(run_until(io, [&] { return second.created(); }, 5s));
     auto lease = grant(io, client);
     BOOST_TEST(value_of(campaign(io, client, key, "x", lease.id)).won);
@@ -290,10 +332,10 @@ BOOST_AUTO_TEST_CASE(rotation_to_the_next_endpoint) {
     // The watch rotates the same way.
     etcd_client watcher(io, {loopback(closed_port()), etcd_endpoint()}, etcd_tls(), test_debug());
     watch_log failed, ok;
-    watcher.watch(unique_key("rotate"), 0, failed.on_message(), failed.on_end());
+    watcher.watch(unique_key("rotate"), "", 0, failed.on_message(), failed.on_end());
     BOOST_REQUIRE(run_until(io, [&] { return !failed.ends.empty(); }, 5s));
     BOOST_TEST((failed.ends[0].what == etcd_error::kind::transport));
-    watcher.watch(unique_key("rotate"), 0, ok.on_message(), ok.on_end());
+    watcher.watch(unique_key("rotate"), "", 0, ok.on_message(), ok.on_end());
     BOOST_TEST(run_until(io, [&] { return ok.created(); }, 5s));
     io.restart();
     io.poll();
@@ -319,7 +361,7 @@ BOOST_AUTO_TEST_CASE(silent_peer_times_out) {
 
     // A watch that gets no header gives up after its opening timeout.
     watch_log log;
-    client.watch("k", 0, log.on_message(), log.on_end());
+    client.watch("k", "", 0, log.on_message(), log.on_end());
     BOOST_REQUIRE(run_until(io, [&] { return !log.ends.empty(); }, 10s));
     BOOST_TEST((log.ends[0].what == etcd_error::kind::timeout));
 }
@@ -341,7 +383,7 @@ BOOST_AUTO_TEST_CASE(refused_watch_reports_the_status) {
     fake_server server(io, {no_leader_answer});
     etcd_client client(io, {loopback(server.port())}, {}, test_debug());
     watch_log log;
-    client.watch("k", 0, log.on_message(), log.on_end());
+    client.watch("k", "", 0, log.on_message(), log.on_end());
     BOOST_REQUIRE(run_until(io, [&] { return !log.ends.empty(); }, 5s));
     BOOST_TEST((log.ends[0].what == etcd_error::kind::status));
     BOOST_TEST(log.ends[0].http_status == 503);
@@ -355,9 +397,9 @@ BOOST_AUTO_TEST_CASE(watch_reopened_from_on_end) {
     etcd_client client(io, {loopback(server.port())}, {}, test_debug());
     int ends = 0;
     std::function<void(etcd_error const&)> reopen = [&](etcd_error const&) {
-        if (++ends < 3) client.watch("k", 0, [](auto const&) {}, reopen);
+        if (++ends < 3) client.watch("k", "", 0, [](auto const&) {}, reopen);
     };
-    client.watch("k", 0, [](auto const&) {}, reopen);
+    client.watch("k", "", 0, [](auto const&) {}, reopen);
     BOOST_REQUIRE(run_until(io, [&] { return ends == 3; }, 5s));
     io.restart();
     io.run_for(100ms);
@@ -372,7 +414,7 @@ BOOST_AUTO_TEST_CASE(client_closed_from_on_message) {
     fake_server server(io, {watch_header + test::chunk(watch_created + progress + progress)}, /*hold_open=*/true);
     etcd_client client(io, {loopback(server.port())}, {}, test_debug());
     int messages = 0, ends = 0;
-    client.watch("k", 0, [&](auto const&) {
+    client.watch("k", "", 0, [&](auto const&) {
         ++messages;
         client.close();
     }, [&](auto const&) { ++ends; });
@@ -400,7 +442,7 @@ BOOST_AUTO_TEST_CASE(watch_stream_cut_anywhere) {
                        /*hold_open=*/true);
     etcd_client client(io, {loopback(server.port())}, {}, test_debug());
     watch_log log;
-    client.watch("k", 0, log.on_message(), log.on_end());
+    client.watch("k", "", 0, log.on_message(), log.on_end());
     BOOST_REQUIRE(run_until(io, [&] { return !log.ends.empty(); }, 5s));
     BOOST_REQUIRE(log.messages.size() == 3u);
     BOOST_TEST(log.messages[0].created);
@@ -420,7 +462,7 @@ BOOST_AUTO_TEST_CASE(watch_ended_by_server) {
     fake_server server(io, {watch_header + test::chunk(watch_created) + test::chunk(canceled)}, /*hold_open=*/true);
     etcd_client client(io, {loopback(server.port())}, {}, test_debug());
     watch_log log;
-    client.watch("k", 0, log.on_message(), log.on_end());
+    client.watch("k", "", 0, log.on_message(), log.on_end());
     BOOST_REQUIRE(run_until(io, [&] { return !log.ends.empty(); }, 5s));
     BOOST_TEST(log.messages.size() == 2u);  // the ending message is delivered too
     BOOST_TEST((log.ends[0].what == etcd_error::kind::status));
@@ -430,7 +472,7 @@ BOOST_AUTO_TEST_CASE(watch_ended_by_server) {
     fake_server closing(io, {watch_header + test::chunk(watch_created)});
     etcd_client client2(io, {loopback(closing.port())}, {}, test_debug());
     watch_log log2;
-    client2.watch("k", 0, log2.on_message(), log2.on_end());
+    client2.watch("k", "", 0, log2.on_message(), log2.on_end());
     BOOST_REQUIRE(run_until(io, [&] { return !log2.ends.empty(); }, 5s));
     BOOST_TEST(log2.created());
     BOOST_TEST((log2.ends[0].what == etcd_error::kind::transport));
@@ -443,7 +485,7 @@ BOOST_AUTO_TEST_CASE(watch_ended_by_server) {
     fake_server confused(io, {watch_header + test::chunk(watch_created) + test::chunk(stray)}, /*hold_open=*/true);
     etcd_client client3(io, {loopback(confused.port())}, {}, test_debug());
     watch_log log3;
-    client3.watch("k", 0, log3.on_message(), log3.on_end());
+    client3.watch("k", "", 0, log3.on_message(), log3.on_end());
     BOOST_REQUIRE(run_until(io, [&] { return !log3.ends.empty(); }, 5s));
     BOOST_TEST(log3.events().empty());
     BOOST_TEST((log3.ends[0].what == etcd_error::kind::malformed));
@@ -462,12 +504,12 @@ BOOST_AUTO_TEST_CASE(close_stops_callbacks) {
             client.grant(5, request_timeout, count);
             client.keepalive(1, request_timeout, count);
         }
-        client.watch("k", 0, count, count);
+        client.watch("k", "", 0, count, count);
         io.run_for(3ms);  // some of it starts, some may even finish
         client.close();
         closed = true;
         client.grant(5, request_timeout, count);  // ignored after close()
-        client.watch("k", 0, count, count);
+        client.watch("k", "", 0, count, count);
         io.restart();
         io.run_for(300ms);
     }
@@ -477,7 +519,7 @@ BOOST_AUTO_TEST_CASE(close_stops_callbacks) {
     closed = false;
     auto client = std::make_unique<etcd_client>(io, std::vector<endpoint>{etcd_endpoint()}, etcd_tls());
     for (int i = 0; i < 20; ++i) client->grant(5, request_timeout, count);
-    client->watch("k", 0, count, count);
+    client->watch("k", "", 0, count, count);
     io.restart();
     io.run_for(3ms);
     client.reset();

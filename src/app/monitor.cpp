@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <cstring>
 #include <optional>
@@ -18,9 +19,12 @@
 
 #include "core/failover.hpp"
 #include "etcd/etcd_client.hpp"
+#include "etcd/group_keys.hpp"
 #include "etcd/lock_value.hpp"
+#include "nodeos/api_client.hpp"
 #include "nodeos/child.hpp"
 #include "nodeos/deadman.hpp"
+#include "nodeos/hooks.hpp"
 #include "ops/log.hpp"
 #include "ops/operations.hpp"
 #include "version.hpp"
@@ -33,7 +37,7 @@ namespace {
 // Host names are resolved once, here, before the loop runs: a blocking getaddrinfo on the
 // loop could stall fencing for as long as DNS takes, and asynchronous resolution would
 // need a thread.
-std::vector<endpoint> resolve(std::vector<endpoint_url> const& urls) {
+std::vector<endpoint> resolve(std::vector<endpoint_url> const& urls, char const* flag = "--etcd-endpoints") {
     std::vector<endpoint> out;
     for (auto const& u : urls) {
         addrinfo hints{};
@@ -43,7 +47,7 @@ std::vector<endpoint> resolve(std::vector<endpoint_url> const& urls) {
         addrinfo* found = nullptr;
         auto port = std::to_string(u.port);
         if (int rc = ::getaddrinfo(u.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-            throw usage_error(cat("--etcd-endpoints ", u.host, ": cannot resolve: ", ::gai_strerror(rc)));
+            throw usage_error(cat(flag, " ", u.host, ": cannot resolve: ", ::gai_strerror(rc)));
         }
         char text[INET6_ADDRSTRLEN] = {};
         void const* addr = found->ai_family == AF_INET6
@@ -84,6 +88,19 @@ char const* machine_of(act::changed<lease_phase> const&) { return "lease"; }
 char const* machine_of(act::changed<lock_view> const&) { return "lock"; }
 char const* machine_of(act::changed<watch_phase> const&) { return "watch"; }
 char const* machine_of(act::changed<nodeos_phase> const&) { return "nodeos"; }
+char const* machine_of(act::changed<health_phase> const&) { return "health"; }
+char const* machine_of(act::changed<production_phase> const&) { return "production"; }
+
+// What nodeos prints before it exits 2 on a dirty database (programs/nodeos/main.cpp).
+constexpr std::string_view dirty_database_message = "database dirty flag set";
+
+std::int64_t unix_ms_now() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+int exit_code_of(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
 
 }  // namespace
 
@@ -91,15 +108,25 @@ struct monitor::impl {
     config cfg;
     asio::io_context io{1};
     std::string instance = random_instance();
-    policy timings = policy::from(seconds(cfg.lease_ttl), seconds(cfg.stop_timeout));
+    policy timings = cfg.timings();
     failover core{timings, identity{cfg.node_name, instance}};
     etcd_client etcd;
+    std::unique_ptr<nodeos_api> api;  // with --nodeos-api
     deadman_switch deadman;
     std::string key = cfg.failover_group;
+    group_keys::view group{cfg.failover_group, cfg.node_name};  // the group's keys as the watch reports them
     std::string value = lock_value::encode(cfg.node_name, instance, ::getpid());
     asio::posix::stream_descriptor timer{io};
     asio::posix::stream_descriptor signals{io};
     pid_t child = 0;
+    // The current child's output: whether it said its database is dirty, and whether it has
+    // ended (its exit is judged after its last line, or half a second after the reap).
+    std::uint64_t child_generation = 0;
+    bool child_said_dirty = false;
+    bool child_output_ended = false;
+    std::optional<fact::nodeos_exited> exit_waiting;
+    asio::steady_timer exit_wait{io};
+    std::unique_ptr<hook_runner> hooks;  // with --on-role-change
     std::optional<int> exit_code;
     operations ops;
 
@@ -107,12 +134,27 @@ struct monitor::impl {
         : cfg(std::move(c)),
           etcd(io, resolve(cfg.etcd_endpoints), tls_files{cfg.etcd_ca, cfg.etcd_cert, cfg.etcd_key},
                [](std::string const& line) { log(level::debug, line); }),
-          ops(io, operations::settings{cfg.node_name, cfg.failover_group, http_endpoint(cfg)}, core) {
+          ops(io, operations::settings{cfg.node_name, cfg.failover_group, ops_endpoint(cfg)}, core) {
+        if (!cfg.on_role_change.empty()) {
+            hooks = std::make_unique<hook_runner>(
+                io, cfg.on_role_change, std::chrono::seconds(cfg.hook_timeout),
+                [](std::string_view line) { log(level::info, line); },
+                [this](hook_result const& r) {
+                    char const* result = r.dropped ? "dropped" : !r.error.empty() ? "error" : r.timed_out ? "timed_out"
+                                       : r.succeeded() ? "ok" : "failed";
+                    ++ops.stats().hook_runs[result];
+                    log(r.succeeded() ? level::info : level::warning, describe(r), {"hook"});
+                });
+        }
+        if (cfg.nodeos_api) {
+            auto resolved = resolve({*cfg.nodeos_api}, "--nodeos-api").front();
+            api = std::make_unique<nodeos_api>(io, resolved, [](std::string const& line) { log(level::debug, line); });
+        }
         open_timer();
         open_signals();
     }
 
-    static std::optional<std::pair<std::string, std::uint16_t>> http_endpoint(config const& c) {
+    static std::optional<std::pair<std::string, std::uint16_t>> ops_endpoint(config const& c) {
         if (!c.metrics_addr) return std::nullopt;
         return std::pair{c.metrics_addr->host, c.metrics_addr->port};
     }
@@ -120,10 +162,23 @@ struct monitor::impl {
     int run() {
         log(level::info, cat("nodeos-monitor ", NM_VERSION, " starting: node ", cfg.node_name, ", instance ", instance,
                              ", failover group \"", cfg.failover_group, "\", lease TTL ", cfg.lease_ttl, " s"));
-        log(level::info, cat("fencing: a producer whose lease is not renewed gets SIGTERM ", to_ms(timings.fence_graceful),
-                             " ms and SIGKILL ", to_ms(timings.fence_kill), " ms before the lease deadline; nodeos dies "
-                             "with this monitor (PR_SET_PDEATHSIG); a dead-man timer kills this monitor ",
-                             to_ms(timings.fence_kill / 2), " ms before the deadline if it is frozen while active"));
+        if (timings.standby == standby_mode::paused) {
+            log(level::info, cat("standby mode paused (hot standby): nodeos runs ", cfg.active_config_dir, " paused; "
+                                 "fencing: a producer whose lease is not renewed is paused ", to_ms(timings.fence_graceful),
+                                 " ms before the lease deadline, and killed if the pause is not confirmed ",
+                                 to_ms(timings.fence_kill + timings.block_interval), " ms before it (one block interval of ",
+                                 to_ms(timings.block_interval), " ms, then the SIGKILL reserve of ", to_ms(timings.fence_kill),
+                                 " ms)"));
+        } else {
+            log(level::info, cat("fencing: a producer whose lease is not renewed gets SIGTERM ", to_ms(timings.fence_graceful),
+                                 " ms and SIGKILL ", to_ms(timings.fence_kill), " ms before the lease deadline"));
+        }
+        log(level::info, cat("nodeos dies with this monitor (PR_SET_PDEATHSIG); a dead-man timer kills this monitor ",
+                             to_ms(timings.fence_kill / 2), " ms before the deadline if it is frozen while nodeos may produce"));
+        if (cfg.nodeos_api) {
+            log(level::info, cat("health: a candidate's nodeos answers at http://", cfg.nodeos_api->host, ":",
+                                 cfg.nodeos_api->port, " with a head at most ", cfg.max_head_lag, " s old"));
+        }
         try {
             wait_signals();
             wait_timer();
@@ -241,6 +296,7 @@ struct monitor::impl {
         pid_t pid;
         while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
             if (pid != child) {
+                if (hooks && hooks->on_exit(pid, status)) continue;
                 log(level::debug, cat("reaped pid ", pid, ": ", describe_wait_status(status)));
                 continue;
             }
@@ -248,10 +304,29 @@ struct monitor::impl {
             ops.nodeos_reaped();
             auto how = describe_wait_status(status);
             log(level::info, cat("nodeos pid ", pid, " ended: ", how));
-            feed(fact::nodeos_exited{how});
+            // Its last lines may still be in the pipe (nodeos says why it refuses a dirty
+            // database just before it exits 2): judge the exit once they are read.
+            exit_waiting = fact::nodeos_exited{how, exit_code_of(status), false};
+            if (child_output_ended) {
+                report_exit();
+            } else {
+                exit_wait.expires_after(std::chrono::milliseconds(500));
+                exit_wait.async_wait([this](boost::system::error_code ec) {
+                    if (!ec) report_exit();
+                });
+            }
             if (exit_code) return;
         }
         if (pid < 0 && errno != ECHILD) fence_call_failed("waitpid");
+    }
+
+    void report_exit() {
+        if (!exit_waiting) return;
+        auto exited = std::move(*exit_waiting);
+        exit_waiting.reset();
+        exit_wait.cancel();
+        exited.said_dirty = child_said_dirty;
+        feed(exited);
     }
 
     // ---- actions out -----------------------------------------------------------------
@@ -260,6 +335,7 @@ struct monitor::impl {
     void perform(act::changed<Phase> const& c, action const& a) {
         if constexpr (std::is_same_v<Phase, role>) {
             log(a.lvl, cat("state ", name_of(c.from), " -> ", name_of(c.to), ": ", a.text), {name_of(a.why)});
+            if (hooks) hooks->role_changed(name_of(c.to), name_of(c.from), cfg.failover_group, cfg.node_name);
         } else {
             auto change = cat(machine_of(c), " ", name_of(c.from), " -> ", name_of(c.to));
             log(a.lvl, a.text, {name_of(a.why), change});
@@ -307,6 +383,51 @@ struct monitor::impl {
         });
     }
 
+    void perform(act::read_group const& r, action const& a) {
+        log(a.lvl, cat("read the group's keys: ", a.text), {name_of(a.why)});
+        ++ops.stats().etcd_requests["read"];
+        etcd.range(key, group_keys::range_end(key), r.timeout, [this, req = r.request](etcd_result<range_reply> res) {
+            if (auto e = error_of(res)) return failed("read", req, *e);
+            auto const& reply = std::get<range_reply>(res);
+            group.reset(reply.kvs);
+            std::optional<lock_holder> holder;
+            if (auto lock = group.lock()) holder = lock_value::decode(*lock);
+            feed(fact::group_read{req, reply.revision, holder, group.control()});
+        });
+    }
+
+    void perform(act::publish const& p, action const& a) {
+        log(a.lvl, cat("publish: ", a.text), {name_of(a.why)});
+        ++ops.stats().etcd_requests["publish"];
+        etcd.put(group_keys::member_key(key, cfg.node_name), group_keys::encode(member_record()), p.lease, p.timeout,
+                 [this, req = p.request](etcd_result<std::monostate> res) {
+                     if (auto e = error_of(res)) return failed("publish", req, *e);
+                     feed(fact::published{req});
+                 });
+    }
+
+    // This node as the core and the operations see it now.
+    group_keys::member_record member_record() const {
+        auto const& state = core.state();
+        auto snap = ops.snapshot();
+        group_keys::member_record r;
+        r.node = cfg.node_name;
+        r.instance = instance;
+        r.version = NM_VERSION;
+        r.state = name_of(core.current_role());
+        r.candidacy = name_of(core.why_not());
+        r.standby_mode = name_of(timings.standby);
+        r.health = snap.health;
+        r.head_block_num = snap.head_block_num;
+        if (snap.head_lag) r.head_lag_ms = static_cast<std::int64_t>(*snap.head_lag * 1000);
+        r.database_dirty = state.nodeos.dirty;
+        if (snap.last_transition) r.since = iso_time(snap.last_transition->at_unix);
+        timespec now{};
+        ::clock_gettime(CLOCK_REALTIME, &now);
+        r.updated = iso_time(static_cast<double>(now.tv_sec));
+        return r;
+    }
+
     void perform(act::release const& r, action const& a) {
         log(a.lvl, cat("release lease ", r.lease, ": ", a.text), {name_of(a.why)});
         ++ops.stats().etcd_requests["revoke"];
@@ -325,16 +446,19 @@ struct monitor::impl {
         log(a.lvl, cat("watch from revision ", w.from_revision, ": ", a.text), {name_of(a.why)});
         ++ops.stats().etcd_requests["watch"];
         etcd.watch(
-            key, w.from_revision,
+            key, group_keys::range_end(key), w.from_revision,
             [this](watch_message const& m) {
+                auto const before = group.control();
                 for (auto const& ev : m.events) {
                     if (exit_code) return;
+                    if (group.apply(ev) != group_keys::view::kind::lock) continue;
                     if (ev.what == watch_event::type::del) {
                         feed(fact::key_deleted{ev.kv.mod_revision});
                     } else {
                         feed(fact::key_written{ev.kv.mod_revision, lock_value::decode(ev.kv)});
                     }
                 }
+                if (auto after = group.control(); !exit_code && after != before) feed(fact::control_changed{after});
             },
             [this](etcd_error const& e) {
                 ++ops.stats().etcd_errors["watch"];
@@ -347,12 +471,28 @@ struct monitor::impl {
         std::vector<std::string> argv{cfg.nodeos};
         argv.insert(argv.end(), cfg.nodeos_args.begin(), cfg.nodeos_args.end());
         argv.insert(argv.end(), {"--config-dir", dir});
+        if (s.paused) argv.emplace_back("--pause-on-startup");
+        if (s.replay) argv.insert(argv.end(), cfg.dirty_db_args.begin(), cfg.dirty_db_args.end());
         // The relay keeps itself alive until the child's side of the pipe closes, so the
         // last lines of an exited nodeos are still logged after a new one has started.
-        auto relay = std::make_shared<output_relay>(io, [this, tag = cat("[nodeos ", name_of(s.as), "] ")](std::string_view line) {
-            ops.stats().count_block_line(line);
-            log(level::info, cat(tag, line));
-        });
+        auto tag = cat("[nodeos ", s.paused ? "paused" : name_of(s.as), "] ");
+        auto const generation = ++child_generation;
+        child_said_dirty = false;
+        child_output_ended = false;
+        auto relay = std::make_shared<output_relay>(
+            io,
+            [this, tag, generation](std::string_view line) {
+                ops.stats().count_block_line(line);
+                if (generation == child_generation && line.find(dirty_database_message) != std::string_view::npos) {
+                    child_said_dirty = true;
+                }
+                log(level::info, cat(tag, line));
+            },
+            [this, generation] {
+                if (generation != child_generation) return;
+                child_output_ended = true;
+                if (exit_waiting) report_exit();
+            });
         try {
             child = spawn_process(argv, relay->write_end());
             relay->start();
@@ -363,6 +503,32 @@ struct monitor::impl {
             log(level::error, cat("could not start nodeos: ", e.what()));
             asio::post(io, [this, why = std::string(e.what())] { feed(fact::nodeos_start_failed{why}); });
         }
+    }
+
+    void perform(act::check_health const& h, action const& a) {
+        log(a.lvl, cat("check nodeos's health: ", a.text), {name_of(a.why)});
+        ++ops.stats().api_requests["get_info"];
+        api->get_info(h.timeout, [this, req = h.request](api_result<chain_info> r) {
+            if (auto e = std::get_if<api_error>(&r)) return api_failed("get_info", req, *e);
+            auto const& info = std::get<chain_info>(r);
+            auto lag = std::max<std::int64_t>(0, unix_ms_now() - info.head_block_time_ms);
+            feed(fact::health_answered{req, info.head_block_num, milliseconds(lag)});
+        });
+    }
+
+    void perform(act::set_production const& p, action const& a) {
+        char const* kind = p.paused ? "pause" : "resume";
+        log(a.lvl, cat(kind, " nodeos: ", a.text), {name_of(a.why)});
+        ++ops.stats().api_requests[kind];
+        api->set_paused(p.paused, p.timeout, [this, req = p.request, kind](api_result<bool> r) {
+            if (auto e = std::get_if<api_error>(&r)) return api_failed(kind, req, *e);
+            feed(fact::production_answered{req, std::get<bool>(r)});
+        });
+    }
+
+    void api_failed(char const* kind, std::uint64_t request, api_error const& e) {
+        ++ops.stats().api_errors[kind];
+        feed(fact::request_failed{request, kind_of(e), describe(e)});
     }
 
     void perform(act::signal_nodeos const& s, action const& a) {
@@ -377,6 +543,8 @@ struct monitor::impl {
         ops.close();
         deadman.disarm();
         etcd.close();
+        if (api) api->close();
+        if (hooks) hooks->close();
         io.stop();
     }
 };

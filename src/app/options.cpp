@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <map>
@@ -19,6 +20,7 @@ namespace nm {
 namespace {
 
 constexpr int min_ttl = 2;  // etcd's smallest lease TTL
+constexpr char const* default_nodeos_api = "http://127.0.0.1:8888";  // nodeos's own default address
 
 std::vector<std::string> split_commas(std::vector<std::string> const& values) {
     std::vector<std::string> out;
@@ -51,6 +53,31 @@ void check_config_dir(std::string const& flag, std::string const& dir) {
     if (!is_readable_file(ini)) throw usage_error(cat("--", flag, " ", dir, ": no readable config.ini in it"));
 }
 
+// The plugins a config.ini loads (`plugin = …` lines).
+std::vector<std::string> plugins_of(std::string const& dir) {
+    std::ifstream in(dir + (dir.ends_with('/') ? "" : "/") + "config.ini");
+    std::vector<std::string> found;
+    for (std::string line; std::getline(in, line);) {
+        line = line.substr(0, line.find('#'));
+        auto eq = line.find('=');
+        if (eq == std::string::npos) continue;
+        auto trim = [](std::string s) {
+            auto first = s.find_first_not_of(" \t\r");
+            auto last = s.find_last_not_of(" \t\r");
+            return first == std::string::npos ? std::string() : s.substr(first, last - first + 1);
+        };
+        if (trim(line.substr(0, eq)) == "plugin") found.push_back(trim(line.substr(eq + 1)));
+    }
+    return found;
+}
+
+void check_plugin(std::string const& flag, std::string const& dir, std::string const& plugin, char const* why) {
+    auto plugins = plugins_of(dir);
+    if (std::find(plugins.begin(), plugins.end(), plugin) == plugins.end()) {
+        throw usage_error(cat("--", flag, " ", dir, ": its config.ini does not load ", plugin, " (", why, ")"));
+    }
+}
+
 void check_readable(std::string const& flag, std::string const& path) {
     if (!path.empty() && !is_readable_file(path)) {
         throw usage_error(cat("--", flag, " ", path, ": not a readable file"));
@@ -63,10 +90,46 @@ void check(config const& c) {
         throw usage_error(cat("--nodeos ", c.nodeos, ": no such file"));
     }
     if (::access(c.nodeos.c_str(), X_OK) != 0) throw usage_error(cat("--nodeos ", c.nodeos, ": not executable"));
+    bool const paused = c.standby == standby_mode::paused;
     check_config_dir("active-config-dir", c.active_config_dir);
-    check_config_dir("standby-config-dir", c.standby_config_dir);
+    if (!paused) check_config_dir("standby-config-dir", c.standby_config_dir);
+    if (paused) {
+        check_plugin("active-config-dir", c.active_config_dir, "eosio::producer_api_plugin",
+                     "--standby-mode paused pauses and resumes nodeos through it");
+    }
+    if (c.nodeos_api) {
+        check_plugin("active-config-dir", c.active_config_dir, "eosio::chain_api_plugin",
+                     "the health check reads /v1/chain/get_info");
+        if (!paused) {
+            check_plugin("standby-config-dir", c.standby_config_dir, "eosio::chain_api_plugin",
+                         "the health check reads /v1/chain/get_info");
+        }
+    }
+    if (c.block_interval_ms < 10 || c.block_interval_ms > 10000) {
+        throw usage_error(cat("--block-interval-ms ", c.block_interval_ms, ": must be between 10 and 10000"));
+    }
+    if (c.hook_timeout < 1 || c.hook_timeout > 3600) {
+        throw usage_error(cat("--hook-timeout ", c.hook_timeout, ": must be between 1 and 3600 seconds"));
+    }
+    for (auto const& command : c.on_role_change) {
+        if (command.find_first_not_of(" \t") == std::string::npos) throw usage_error("--on-role-change: an empty command");
+    }
+    if (c.max_head_lag < 1) throw usage_error(cat("--max-head-lag ", c.max_head_lag, ": must be at least 1 second"));
+    // A replay takes minutes; only nodeos's health tells when it is over, and a node that
+    // campaigned before would stop its own replay to restart as the producer.
+    if (!c.dirty_db_args.empty() && !c.nodeos_api) {
+        throw usage_error("--dirty-db-args needs --nodeos-api: only nodeos's health check tells when a replay is over");
+    }
     if (c.lease_ttl < min_ttl) throw usage_error(cat("--lease-ttl ", c.lease_ttl, ": must be at least ", min_ttl, " seconds"));
     if (c.lease_ttl > 3600) throw usage_error(cat("--lease-ttl ", c.lease_ttl, ": must be at most 3600 seconds"));
+    if (paused) {
+        auto const p = c.timings();
+        if (p.pause_budget() < milliseconds(100)) {
+            throw usage_error(cat("--block-interval-ms ", c.block_interval_ms, ": a fence by pause at --lease-ttl ", c.lease_ttl,
+                                  " leaves the API ", to_ms(p.pause_budget()),
+                                  " ms to confirm it (at least 100 needed): raise --lease-ttl"));
+        }
+    }
     if (c.stop_timeout < 1) throw usage_error(cat("--stop-timeout ", c.stop_timeout, ": must be at least 1 second"));
     if (c.failover_group.empty()) throw usage_error("--failover-group: must not be empty");
     if (c.node_name.empty()) throw usage_error("--node-name: must not be empty");
@@ -157,7 +220,19 @@ std::string host_name();
 
 // Turns the parsed text into the config and checks it.
 void finish(config& c, std::vector<std::string>& endpoints, std::string const& metrics_addr,
-            std::string const& log_format_name) {
+            std::string const& log_format_name, std::string const& standby_name, std::string const& nodeos_api) {
+    if (standby_name == "paused") {
+        c.standby = standby_mode::paused;
+    } else if (standby_name != "restart") {
+        throw usage_error(cat("--standby-mode ", standby_name, ": must be restart or paused"));
+    }
+    if (!nodeos_api.empty() || c.standby == standby_mode::paused) {
+        auto const url = nodeos_api.empty() ? std::string(default_nodeos_api) : nodeos_api;
+        c.nodeos_api = parse_endpoint_url(url);
+        if (!c.nodeos_api || c.nodeos_api->tls) {
+            throw usage_error(cat("--nodeos-api ", url, ": not an http:// URL with host and port"));
+        }
+    }
     if (endpoints.empty()) endpoints.push_back("http://127.0.0.1:2379");
     for (auto const& url : split_commas(endpoints)) {
         auto e = parse_endpoint_url(url);
@@ -189,6 +264,16 @@ std::string host_name() {
 }
 
 }  // namespace
+
+policy config::timings() const {
+    return policy::from(policy::settings{.ttl = seconds(lease_ttl),
+                                         .stop_timeout = seconds(stop_timeout),
+                                         .standby = standby,
+                                         .health_gated = nodeos_api.has_value(),
+                                         .dirty_recovery = !dirty_db_args.empty(),
+                                         .block_interval = milliseconds(block_interval_ms),
+                                         .max_head_lag = seconds(max_head_lag)});
+}
 
 std::optional<listen_address> parse_listen_address(std::string_view text) {
     listen_address a;
@@ -263,6 +348,8 @@ command_line parse_command_line(int argc, char const* const* argv) {
     std::vector<std::string> endpoints;
     std::string metrics_addr = "127.0.0.1:3000";
     std::string log_format_name = "text";
+    std::string standby_name = "restart";
+    std::string nodeos_api;
 
     po::options_description command_only("Command line only");
     command_only.add_options()
@@ -293,6 +380,27 @@ command_line parse_command_line(int argc, char const* const* argv) {
          "etcd lease TTL in seconds (at least 2): the longest a dead producer holds the lock")
         ("stop-timeout", po::value(&c.stop_timeout)->default_value(c.stop_timeout),
          "seconds a graceful stop of nodeos may take before SIGKILL")
+        ("standby-mode", po::value(&standby_name)->default_value(standby_name),
+         "restart: the standby runs --standby-config-dir and is restarted as the producer; paused: every node "
+         "runs --active-config-dir paused, resumed through nodeos's producer API (hot standby)")
+        ("nodeos-api", po::value(&nodeos_api),
+         "nodeos's HTTP API, for health checks (and, in paused mode, pause and resume); a candidate must be "
+         "healthy (default in paused mode: http://127.0.0.1:8888; in restart mode, no health gating unless given)")
+        ("block-interval-ms", po::value(&c.block_interval_ms)->default_value(c.block_interval_ms),
+         "the chain's block interval: a pause lets the block in progress be signed, so a paused producer "
+         "counts as producing for this long after the pause")
+        ("max-head-lag", po::value(&c.max_head_lag)->default_value(c.max_head_lag),
+         "seconds a candidate's head may be behind the wall clock (one producer round of 12 blocks by default); "
+         "a producer whose API or head is silent this long has failed")
+        ("on-role-change", po::value(&c.on_role_change)->composing(),
+         "a command run on every change of role, beside the loop: /bin/sh -c 'CMD \"$@\"' with the new role, "
+         "the old one, the group and the node as arguments (and NM_ROLE, NM_OLD_ROLE, NM_GROUP, NM_NODE); "
+         "repeat for several; runs of one command keep the order of the changes")
+        ("hook-timeout", po::value(&c.hook_timeout)->default_value(c.hook_timeout),
+         "seconds a role-change command may run before it is killed")
+        ("dirty-db-args", po::value(&c.dirty_db_args)->composing(),
+         "an argument added to nodeos's next start after it refused a dirty database (exit 2), e.g. "
+         "--dirty-db-args=--replay-blockchain; repeat for more. Without it the node waits for an operator")
         ("metrics-addr", po::value(&metrics_addr)->default_value(metrics_addr),
          "address:port of the HTTP endpoint (/metrics, /healthz, /status); numeric IPv4 or [IPv6]; "
          "empty to turn it off")
@@ -327,7 +435,7 @@ command_line parse_command_line(int argc, char const* const* argv) {
         return out;
     }
     try {
-        finish(c, endpoints, metrics_addr, log_format_name);
+        finish(c, endpoints, metrics_addr, log_format_name, standby_name, nodeos_api);
     } catch (usage_error const& e) {
         throw usage_error(locate(e.what(), origin));
     }

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/policy.hpp"
+
 namespace nm {
 
 // Invalid input: main prints the reason on one line and exits with code 2.
@@ -41,12 +43,21 @@ struct config {
     std::string node_name;  // default: the host name
     int lease_ttl = 10;
     int stop_timeout = 30;
+    standby_mode standby = standby_mode::restart;
+    std::optional<endpoint_url> nodeos_api;  // given, or the default in paused mode: health gating on
+    int block_interval_ms = 500;
+    int max_head_lag = 6;                    // seconds
+    std::vector<std::string> dirty_db_args;  // added to the start after a dirty-database exit
+    std::vector<std::string> on_role_change; // hooks
+    int hook_timeout = 30;                   // seconds
     bool debug = false;
     std::optional<listen_address> metrics_addr = listen_address{"127.0.0.1", 3000};  // nullopt: no endpoint
     bool json_logs = false;
     std::string config_file;  // --config, when given
 
     bool tls() const { return !etcd_ca.empty() || !etcd_cert.empty(); }
+    // The failover core's timings and choices from these flags.
+    policy timings() const;
 };
 
 struct command_line {

@@ -21,6 +21,24 @@ char const* name_of(mode m);
 enum class role { starting, standby, active, stopping };
 char const* name_of(role r);
 
+// Whether this node may take the lock, and if not why.
+enum class candidacy {
+    candidate,
+    stopping,            // the monitor is stopping
+    held_off,            // it has just handed the lock over after its producer failed
+    crash_loop,          // nodeos exited too often in a row
+    producer_unhealthy,  // its producer is being restarted as failed
+    dirty_database,      // nodeos refuses to start until its database is replayed
+    nodeos_down,         // nodeos is not running (health is checked only while it runs)
+    nodeos_unchecked,    // no answer from nodeos's API yet
+    nodeos_lagging,      // its head is older than --max-head-lag
+    nodeos_unreachable,  // its API does not answer
+    group_paused,        // an operator paused the group: no automatic takeover
+    node_paused,         // an operator paused this node
+    switchover_to_other, // a planned switchover names another node
+};
+char const* name_of(candidacy c);
+
 // Why the core did something: one value per row of the transition table (failover.hpp).
 enum class cause : std::uint8_t {
     // lease
@@ -45,11 +63,13 @@ enum class cause : std::uint8_t {
     key_deleted,          // K8, K9
     reread_key,           // K12
     lease_lost,           // K13: the lock went with the lease
+    group_read,           // K14
     // watch
     watch_key,            // W1
     watch_ended,          // W2
     etcd_answers_again,   // W3
     // nodeos
+    paused_standby,       // N0: paused mode starts nodeos paused, whatever the lock
     holds_lock,           // N1
     lock_held_elsewhere,  // N2
     not_a_candidate,      // N3
@@ -63,10 +83,31 @@ enum class cause : std::uint8_t {
     crash_history_cleared,// N10
     stop_timeout,         // N11
     stuck_after_kill,     // N12
+    // health
+    health_check_due,     // H1
+    nodeos_healthy,       // H2
+    nodeos_lagging,       // H3
+    chain_stalled,        // H4
+    nodeos_unreachable,   // H5
+    producer_unhealthy,   // H6
+    // production (paused mode)
+    resumed,              // P2
+    resume_failed,        // P3
+    paused_confirmed,     // P5
+    drained,              // P6
+    pause_failed,         // P7
+    // the dirty database
+    dirty_database,       // D1, D2
+    database_clean,       // D3
     // fence
     fence_lost_lock,      // F1
     fence_frozen,         // F1, after a loop that ran too late
-    fence_deadline,       // F2, F3
+    fence_deadline,       // F2, F3, F4, F5
+    // operating the group
+    switchover,           // O1, O2: a planned handover to another node
+    maintenance,          // O3: an operator paused or resumed the group or this node
+    member_changed,       // R1
+    member_refresh,       // R2
     // shutdown
     stop_requested,       // S1
     shutdown,             // S1, S2, L10
@@ -90,9 +131,20 @@ namespace act {
 struct grant { std::uint64_t request; duration timeout; };
 struct renew { std::uint64_t request; std::int64_t lease; duration timeout; };
 struct campaign { std::uint64_t request; std::int64_t lease; duration timeout; };
+struct read_group { std::uint64_t request; duration timeout; };  // the lock key and the group's control keys
 struct release { std::uint64_t request; std::int64_t lease; duration timeout; };
 struct watch { std::int64_t from_revision; };  // replaces the current watch
-struct start_nodeos { mode as; start_kind kind; };
+// With `paused`, nodeos starts with --pause-on-startup; with `replay`, the operator's
+// --dirty-db-args are added to this one start.
+struct start_nodeos { mode as; start_kind kind; bool paused = false; bool replay = false; };
+struct check_health { std::uint64_t request; duration timeout; };
+struct set_production { std::uint64_t request; bool paused; duration timeout; };  // pause or resume, then confirm
+// Write this node's member record, bound to the lease (the driver adds who, when and the version).
+struct publish {
+    std::uint64_t request;
+    std::int64_t lease;
+    duration timeout;
+};
 struct signal_nodeos { int signal; };  // to nodeos's process group
 struct exit { int code; };
 // Observations.
@@ -105,16 +157,24 @@ enum class lease_phase { none, granting, adopting, live, releasing };
 enum class lock_view { unknown, mine, theirs };
 enum class watch_phase { idle, open, broken };
 enum class nodeos_phase { down, running, stopping, killed };
+enum class health_phase { unchecked, healthy, lagging, unreachable };
+// Paused mode: whether the running nodeos may be signing blocks. Only `paused` is safe;
+// `draining` waits out the block a pause lets through.
+enum class production_phase { paused, resuming, producing, pausing, draining };
 char const* name_of(lease_phase p);
+char const* name_of(health_phase p);
+char const* name_of(production_phase p);
 char const* name_of(lock_view v);
 char const* name_of(watch_phase p);
 char const* name_of(nodeos_phase p);
 
 // One thing the core asks for or reports: `lvl` is how much an operator needs to see it.
 struct action {
-    std::variant<act::grant, act::renew, act::campaign, act::release, act::watch, act::start_nodeos,
-                 act::signal_nodeos, act::exit, act::note, act::changed<lease_phase>, act::changed<lock_view>,
-                 act::changed<watch_phase>, act::changed<nodeos_phase>, act::changed<role>>
+    std::variant<act::grant, act::renew, act::campaign, act::read_group, act::release, act::watch, act::start_nodeos,
+                 act::signal_nodeos, act::exit, act::check_health, act::set_production, act::publish, act::note,
+                 act::changed<lease_phase>, act::changed<lock_view>, act::changed<watch_phase>,
+                 act::changed<nodeos_phase>, act::changed<health_phase>, act::changed<production_phase>,
+                 act::changed<role>>
         what;
     cause why;
     level lvl;

@@ -98,9 +98,51 @@ void failover::on(fact::campaign_answered const& f) {
               "the lock key vanished between compare and read: campaign again");
         return;
     }
+    open_watch(f.revision);
+}
+
+// K14, and K5, O3, W1
+void failover::on(fact::group_read const& f) {
+    auto& lock = s_.lock;
+    if (!ours(f.request, lock.request)) return;
+    lock.request = 0;
+    lock.failures = 0;
+    s_.etcd_failing = false;
+    apply_control(f.control);
+    open_watch(f.revision);
+    if (!f.holder) {
+        lock.holder.clear();
+        lock.retry_at = now_;
+        if (lock.view == lock_view::mine) {
+            return enter(lock_view::unknown, cause::key_deleted, level::warning, "lock lost: the lock key is gone");
+        }
+        return enter(lock_view::unknown, cause::group_read, level::debug, "nobody holds the lock");
+    }
+    if (!me_.instance.empty() && f.holder->instance == me_.instance && f.holder->lease != s_.lease.id) {
+        return adopt_lease(f.holder->lease);
+    }
+    if (f.holder->lease == s_.lease.id) {
+        lock.holder.clear();
+        return enter(lock_view::mine, cause::group_read, level::info, "lock held by this node");
+    }
+    auto name = who(*f.holder);
+    if (lock.view == lock_view::mine) {
+        enter(lock_view::theirs, cause::lock_taken, level::warning, cat("lock lost: the lock is held by ", name));
+    } else if (lock.view == lock_view::theirs && lock.holder != name) {
+        note(cause::group_read, level::info, cat("lock is held by ", name));
+    } else {
+        enter(lock_view::theirs, cause::group_read, level::info, cat("lock is held by ", name));
+    }
+    lock.holder = name;
+}
+
+// W1: one watch covers the lock key and the group's control keys; it is opened after a
+// read, when none is open.
+void failover::open_watch(std::int64_t revision) {
+    if (s_.watch.phase == watch_phase::open) return;
     s_.watch.opened_at = now_;
-    emit(act::watch{f.revision + 1}, cause::watch_key, level::debug, "watch the lock key for changes after this read");
-    enter(watch_phase::open, cause::watch_key, level::debug, cat("watching the lock key from revision ", f.revision + 1));
+    emit(act::watch{revision + 1}, cause::watch_key, level::debug, "watch the group's keys for changes after this read");
+    enter(watch_phase::open, cause::watch_key, level::debug, cat("watching the group's keys from revision ", revision + 1));
 }
 
 // L11
@@ -110,8 +152,17 @@ void failover::on(fact::revoke_answered const& f) {
     enter(lease_phase::none, cause::released, level::info, "lease released");
 }
 
-// L3, L6, L7, L11, L12, K7
+// L3, L6, L7, L11, L12, K7, H5, P3, P7
 void failover::on(fact::request_failed const& f) {
+    if (ours(f.request, s_.health.request)) return health_failed(cat(name_of(f.kind), ": ", f.detail));
+    if (ours(f.request, s_.production.request)) return production_failed(cat(name_of(f.kind), ": ", f.detail));
+    if (ours(f.request, s_.registry.request)) {  // R4
+        auto& registry = s_.registry;
+        registry.request = 0;
+        if (f.kind == failure::not_found) return lease_lost(cause::lease_gone, "etcd reports the lease no longer exists");
+        registry.next_write = now_ + backoff(p_.retry_min, p_.retry_max, registry.failures++);
+        return note(cause::member_changed, level::warning, cat("writing the member record failed: ", name_of(f.kind), ": ", f.detail));
+    }
     auto& lease = s_.lease;
     auto& lock = s_.lock;
     bool const answered = f.kind == failure::not_found;  // etcd answered: it does not know the lease
@@ -196,9 +247,13 @@ void failover::on(fact::watch_ended const& f) {
 }
 
 // N7, N8, N9
+// N7, N8, N9, D1, D2: nodeos refuses a dirty database with exit code 2 and says so.
 void failover::on(fact::nodeos_exited const& f) {
-    if (s_.nodeos.phase == nodeos_phase::down) return;
-    bool const asked = s_.nodeos.phase == nodeos_phase::stopping || s_.nodeos.phase == nodeos_phase::killed;
+    auto const& nodeos = s_.nodeos;
+    if (nodeos.phase == nodeos_phase::down) return;
+    bool const asked = nodeos.phase == nodeos_phase::stopping || nodeos.phase == nodeos_phase::killed;
+    if (f.exit_code == 2 && f.said_dirty) return nodeos_ended(cause::dirty_database, f.how);
+    if (asked && nodeos.failing) return nodeos_ended(cause::producer_unhealthy, f.how);
     nodeos_ended(asked ? cause::exited_as_asked : cause::crashed, f.how);
 }
 
@@ -206,6 +261,146 @@ void failover::on(fact::nodeos_exited const& f) {
 void failover::on(fact::nodeos_start_failed const& f) {
     if (s_.nodeos.phase == nodeos_phase::down) return;
     nodeos_ended(cause::start_failed, f.detail);
+}
+
+// H2, H3, H4
+void failover::on(fact::health_answered const& f) {
+    auto& health = s_.health;
+    if (!ours(f.request, health.request)) return;
+    // Times are those of the check's send: what nodeos said is true of about then, even
+    // when this monitor reads the answer late (it was frozen, or the loop was busy).
+    health.request = 0;
+    health.failures = 0;
+    health.answered = true;
+    health.answered_at = health.sent_at;
+    if (f.head_block_num != health.head_num) health.head_moved_at = health.sent_at;
+    health.head_num = f.head_block_num;
+    health.head_lag = f.head_lag;
+    if (producer_failed(health.sent_at - health.head_moved_at >= p_.max_head_lag,
+                        cat("its head #", health.head_num, " has not moved for ", to_ms(health.sent_at - health.head_moved_at),
+                            " ms"))) {
+        return;
+    }
+    auto const lag = cat(to_ms(f.head_lag), " ms");
+    if (f.head_lag <= p_.max_head_lag) {
+        health.fresh_head_num = f.head_block_num;
+        return enter(health_phase::healthy, cause::nodeos_healthy, level::info,
+                     cat("nodeos is healthy: head #", f.head_block_num, " is ", lag, " old"));
+    }
+    // On a chain whose only producer is this group's, every head stops with it (or has not
+    // started: a whole group starting on a stopped chain). With nobody holding the lock, a
+    // head that has not moved since it was fresh, or for --max-head-lag, is not a lag: the
+    // chain stopped, not this node. A fresh node still goes first: it campaigns at once.
+    bool const stopped_when_fresh = health.fresh_head_num != 0 && f.head_block_num == health.fresh_head_num;
+    bool const long_unmoved = health.sent_at - health.head_moved_at >= p_.max_head_lag;
+    if ((stopped_when_fresh || long_unmoved) && s_.lock.view == lock_view::unknown) {
+        return enter(health_phase::healthy, cause::chain_stalled, level::info,
+                     cat("nodeos's head #", f.head_block_num, " (", lag, " old) has not moved ",
+                         stopped_when_fresh ? "since it was fresh" : cat("for ", to_ms(health.sent_at - health.head_moved_at), " ms"),
+                         " and nobody holds the lock: the chain has stopped, not this node"));
+    }
+    enter(health_phase::lagging, cause::nodeos_lagging, level::warning,
+          cat("nodeos lags: head #", f.head_block_num, " is ", lag, " old (at most ", to_ms(p_.max_head_lag),
+              " ms): not a candidate until it catches up"));
+}
+
+// H5
+void failover::health_failed(std::string const& detail) {
+    auto& health = s_.health;
+    health.request = 0;
+    ++health.failures;
+    enter(health_phase::unreachable, cause::nodeos_unreachable, level::warning,
+          cat("nodeos's API does not answer (", detail, "): not a candidate"));
+    // Two checks in a row, the second sent after the first failed: one check that was in
+    // flight while this monitor was frozen is not enough.
+    producer_failed(health.failures >= 2 && health.sent_at - health.answered_at >= p_.max_head_lag,
+                    cat("its API has not answered for ", to_ms(health.sent_at - health.answered_at), " ms"));
+}
+
+// H6: a producer that answered once, then went silent or stopped its head, has failed.
+bool failover::producer_failed(bool failed, std::string const& why) {
+    auto& nodeos = s_.nodeos;
+    if (!failed || !p_.health_gated || !producer_alive() || nodeos.phase != nodeos_phase::running ||
+        !s_.health.answered || nodeos.failing) {
+        return false;
+    }
+    nodeos.failing = true;
+    note(cause::producer_unhealthy, level::error, cat("the producer has failed: ", why, "; hand over and restart it"));
+    if (!paused_mode()) stop_nodeos(cause::producer_unhealthy, "it has failed");
+    return true;
+}
+
+// P2, P3, P5, P7
+void failover::on(fact::production_answered const& f) {
+    auto& production = s_.production;
+    if (!ours(f.request, production.request)) return;
+    production.request = 0;
+    if (production.phase == production_phase::resuming) {
+        if (f.paused) {
+            production.retry_at = now_ + backoff(p_.retry_min, p_.retry_max, production.failures++);
+            return enter(production_phase::paused, cause::resume_failed, level::warning,
+                         "resume did not take: nodeos still says it is paused; resume again later");
+        }
+        production.failures = 0;
+        s_.health.head_moved_at = std::max(s_.health.head_moved_at, now_);  // judged from when it produces
+        return enter(production_phase::producing, cause::resumed, level::info, "nodeos resumed: it produces");
+    }
+    if (production.phase != production_phase::pausing) return;
+    if (!f.paused) return production_failed("nodeos still says it is not paused");
+    production.drained_at = now_ + p_.block_interval;
+    enter(production_phase::draining, cause::paused_confirmed, level::info,
+          cat("nodeos paused; the block in progress, if any, is signed within ", to_ms(p_.block_interval), " ms"));
+}
+
+// P3, P7
+void failover::production_failed(std::string const& detail) {
+    auto& production = s_.production;
+    production.request = 0;
+    if (production.phase == production_phase::resuming) {
+        ++production.failures;   // the next resume waits (P6)
+        production.retry_at = now_;  // but the pause does not
+        return enter(production_phase::pausing, cause::resume_failed, level::warning,
+                     cat("resume failed (", detail, "): it may have taken, so pause to be sure"));
+    }
+    production.retry_at = now_ + backoff(p_.retry_min, p_.retry_max, production.failures++);
+    note(cause::pause_failed, level::warning, cat("pause failed: ", detail));
+    if (shutting_down()) {
+        stop_nodeos(cause::shutdown, "it cannot be paused: stop it instead");
+    } else if (s_.nodeos.failing) {
+        kill_nodeos(cause::producer_unhealthy, "the failed producer cannot be paused");
+    }
+}
+
+// O3: only candidacy follows; the fences never do.
+void failover::on(fact::control_changed const& f) { apply_control(f.control); }
+
+void failover::apply_control(group_control const& c) {
+    auto const before = s_.control;
+    s_.control = c;
+    auto const& now = s_.control;
+    if (now.group_paused != before.group_paused) {
+        note(cause::maintenance, level::warning,
+             now.group_paused ? "an operator paused the group: no automatic takeover until it is resumed"
+                              : "an operator resumed the group");
+    }
+    if (now.node_paused != before.node_paused) {
+        note(cause::maintenance, level::warning,
+             now.node_paused ? "an operator paused this node: it is not a candidate until it is resumed"
+                             : "an operator resumed this node");
+    }
+    if (now.switchover_to != before.switchover_to) {
+        note(cause::switchover, level::info,
+             now.switchover_to.empty() ? std::string("the switchover is over")
+                                       : cat("an operator asked for a switchover to ", now.switchover_to));
+    }
+}
+
+// R3
+void failover::on(fact::published const& f) {
+    auto& registry = s_.registry;
+    if (!ours(f.request, registry.request)) return;
+    registry.request = 0;
+    registry.failures = 0;
 }
 
 // S1, S3
@@ -238,13 +433,23 @@ void failover::decide() {
         nodeos.crashes = 0;
         note(cause::crash_history_cleared, level::info, "nodeos has run stably: its crash history is cleared");
     }
+    if (nodeos.phase == nodeos_phase::running && nodeos.dirty && due(nodeos.since + p_.dirty_check)) {  // D3
+        nodeos.dirty = false;
+        nodeos.replay_next = false;
+        note(cause::database_clean, level::info, "nodeos has passed its database check: the database is no longer dirty");
+    }
     keep_lease();
+    keep_health();
+    if (!shutting_down()) step_down();
+    keep_production();
+    if (!shutting_down()) hand_over();
     if (shutting_down()) {
         shut_down();
     } else {
         keep_lock();
         keep_nodeos();
     }
+    keep_registry();
     fence();  // last, so that it also sees a producer started just now
     // The dead-man switch follows the producer and its lease.
     if (!producer_alive()) {
@@ -282,36 +487,45 @@ void failover::keep_lease() {
 void failover::keep_lock() {
     auto& lock = s_.lock;
     if (s_.lease.phase != lease_phase::live || lock.request != 0) return;
-    cause why;
-    char const* text;
-    if (lock.view == lock_view::unknown) {
-        if (!may_campaign() || !due(lock.retry_at)) return;
-        why = cause::lock_may_be_free;
-        text = "the lock may be free: try to take it";
-    } else if (s_.watch.phase == watch_phase::broken && (lock.view == lock_view::mine || may_campaign())) {
-        if (!due(s_.watch.reread_at)) return;
-        why = cause::reread_key;
-        text = "read the lock key again and re-open the watch";
-    } else {
-        return;
+    auto const& watch = s_.watch;
+    if (watch.phase != watch_phase::open) {  // K12: know the lock and the control keys first
+        if (watch.phase == watch_phase::broken && !due(watch.reread_at)) return;
+        lock.request = next_request();
+        return emit(act::read_group{lock.request, p_.request_timeout}, cause::reread_key, level::debug,
+                    "read the group's keys and watch them");
     }
+    if (lock.view != lock_view::unknown || !may_campaign() || !due(lock.retry_at)) return;
     lock.request = next_request();
-    emit(act::campaign{lock.request, s_.lease.id, p_.request_timeout}, why, level::debug, text);
+    emit(act::campaign{lock.request, s_.lease.id, p_.request_timeout}, cause::lock_may_be_free, level::debug,
+         "the lock may be free: try to take it");
 }
 
-// N1 to N6
+// N0 to N6, D1, D2
 void failover::keep_nodeos() {
     auto& nodeos = s_.nodeos;
-    bool const mine = active_allowed();
+    bool const mine = active_allowed() && !nodeos.replay_next && !s_.stepping_down;
     bool const theirs = !mine && s_.lock.view == lock_view::theirs;
     switch (nodeos.phase) {
     case nodeos_phase::down:
         if (!due(nodeos.start_at)) return;
+        if (paused_mode()) {
+            return start_nodeos(mode::active, cause::paused_standby,
+                                nodeos.replay_next ? "replay its dirty database with --dirty-db-args, paused"
+                                                   : "standby mode paused: start the producer config, paused");
+        }
+        if (nodeos.replay_next) {
+            return start_nodeos(mode::standby, cause::dirty_database,
+                                "replay its dirty database with --dirty-db-args, as a validator");
+        }
         if (mine) return start_nodeos(mode::active, cause::holds_lock, "this node holds the lock");
         if (theirs) return start_nodeos(mode::standby, cause::lock_held_elsewhere, cat("the lock is held by ", s_.lock.holder));
-        if (!may_campaign()) {
-            return start_nodeos(mode::standby, cause::not_a_candidate,
-                                cat("nodeos exited ", nodeos.crashes, " times in a row: not a candidate until it runs stably"));
+        if (auto why = why_not(); why != candidacy::candidate) {
+            auto text = why == candidacy::crash_loop
+                            ? cat("nodeos exited ", nodeos.crashes, " times in a row: not a candidate until it runs stably")
+                        : why == candidacy::nodeos_down
+                            ? std::string("a candidate's nodeos must be healthy: start it as a validator to check it")
+                            : cat("not a candidate (", name_of(why), "): run as a validator");
+            return start_nodeos(mode::standby, cause::not_a_candidate, text);
         }
         if (s_.etcd_failing) {
             return start_nodeos(mode::standby, cause::etcd_unreachable,
@@ -322,7 +536,7 @@ void failover::keep_nodeos() {
         }
         return;  // the lock's verdict is moments away
     case nodeos_phase::running:
-        if (nodeos.as == mode::standby && mine) {
+        if (!paused_mode() && nodeos.as == mode::standby && mine && !nodeos.dirty) {
             stop_nodeos(cause::promote, "this node took the lock: restart nodeos as the producer");
         }
         return;
@@ -331,18 +545,30 @@ void failover::keep_nodeos() {
     }
 }
 
-// F1, F2, F3, N11, N12. Safety first: a producer runs only while the lock is ours and the
-// deadline is ahead.
+// F1 to F5, N11, N12. Safety first: a producer runs only while the lock is ours and the
+// deadline is ahead. A known lost lock is a SIGKILL in both modes: another node may be
+// producing now, and a pause would still let one block through.
 void failover::fence() {
     auto& nodeos = s_.nodeos;
     if (nodeos.phase == nodeos_phase::down) return;
-    bool const producer = nodeos.as == mode::active;
+    bool const producer = producer_alive();
+    auto const& deadline = s_.lease.deadline;
     if (producer && nodeos.phase != nodeos_phase::killed && !holds_lock()) {
         kill_nodeos(deadline_missed_ ? cause::fence_frozen : cause::fence_lost_lock,
                     "the lock is lost: another node may be producing");
-    } else if (producer && nodeos.phase == nodeos_phase::running && due(s_.lease.deadline - p_.fence_graceful)) {
+    } else if (paused_mode()) {
+        // F4 is a pause (keep_production); F5: not confirmed in time, or the block it let
+        // through not over with the SIGKILL reserve left.
+        auto const phase = s_.production.phase;
+        bool const late = phase == production_phase::draining ? due(deadline - p_.fence_kill)
+                                                              : due(deadline - p_.fence_kill - p_.block_interval);
+        if (producer && nodeos.phase == nodeos_phase::running && late) {
+            kill_nodeos(cause::fence_deadline,
+                        cat("the pause is not confirmed ", to_ms(deadline - now_), " ms before the lease deadline"));
+        }
+    } else if (producer && nodeos.phase == nodeos_phase::running && due(deadline - p_.fence_graceful)) {
         stop_nodeos(cause::fence_deadline,
-                    cat("lease not renewed; ", to_ms(s_.lease.deadline - now_), " ms left before the lease deadline"));
+                    cat("lease not renewed; ", to_ms(deadline - now_), " ms left before the lease deadline"));
     }
     if (nodeos.phase == nodeos_phase::stopping && due(kill_time())) {
         bool const for_deadline = producer && kill_time() < nodeos.stop_by;
@@ -359,9 +585,15 @@ void failover::fence() {
     }
 }
 
-// S1, S2, S4
+// S1, S2, S4. Paused mode: the lock goes as soon as production is paused (P4), so that a
+// peer resumes while this nodeos takes its time to stop.
 void failover::shut_down() {
     auto& nodeos = s_.nodeos;
+    if (paused_mode() && nodeos.phase == nodeos_phase::running) {
+        if (producer_alive()) return;  // P4 pauses it first
+        release_lease(cause::shutdown, "production is paused: release the lock so that a peer takes over at once");
+        return stop_nodeos(cause::shutdown, "the monitor is stopping");
+    }
     switch (nodeos.phase) {
     case nodeos_phase::running: return stop_nodeos(cause::shutdown, "the monitor is stopping");
     case nodeos_phase::stopping:
@@ -375,6 +607,131 @@ void failover::shut_down() {
     if (s_.lease.phase == lease_phase::releasing) return;
     s_.exited = true;
     emit(act::exit{0}, cause::stopped, level::info, "nodeos is stopped and the lock released");
+}
+
+// H1: only while nodeos runs; each nodeos starts unchecked.
+void failover::keep_health() {
+    auto& health = s_.health;
+    if (!p_.health_gated || s_.nodeos.phase != nodeos_phase::running || health.request != 0) return;
+    if (!due(health.next_check)) return;
+    health.request = next_request();
+    health.sent_at = now_;
+    health.next_check = now_ + p_.health_interval;
+    emit(act::check_health{health.request, p_.api_timeout}, cause::health_check_due, level::debug, "health check due");
+}
+
+// P1 to P7, F4, and the hand-over of a failed producer once it is paused (H6).
+void failover::keep_production() {
+    auto& production = s_.production;
+    auto& nodeos = s_.nodeos;
+    if (!paused_mode() || nodeos.phase != nodeos_phase::running || production.request != 0) return;
+    bool const wanted = production_wanted();
+    switch (production.phase) {
+    case production_phase::paused:
+        if (nodeos.failing) {
+            s_.hold_off_until = now_ + p_.restart_min;
+            release_lease(cause::producer_unhealthy, "the failed producer is paused: release the lock");
+            return stop_nodeos(cause::producer_unhealthy, "it has failed: restart it");
+        }
+        if (!wanted) return;
+        if (!may_campaign() && why_not() != candidacy::group_paused) {  // it fell behind since it won: let a healthy peer have it
+            return release_lease(cause::not_a_candidate,
+                                 cat("not a candidate (", name_of(why_not()), "): release the lock"));
+        }
+        if (due(production.retry_at)) set_production(false, cause::promote, "this node holds the lock: resume production");
+        return;
+    case production_phase::producing:
+        if (wanted) return;
+        if (shutting_down()) return set_production(true, cause::shutdown, "the monitor is stopping: pause production");
+        if (nodeos.failing) return set_production(true, cause::producer_unhealthy, "the producer has failed: pause it");
+        if (s_.stepping_down) {
+            return set_production(true, cause::switchover, cat("switchover to ", s_.control.switchover_to, ": pause production"));
+        }
+        return set_production(true, cause::fence_deadline,
+                              cat("lease not renewed; ", to_ms(s_.lease.deadline - now_),
+                                  " ms left before the lease deadline: pause production"));
+    case production_phase::pausing:
+        if (due(production.retry_at)) set_production(true, cause::pause_failed, "pause again");
+        return;
+    case production_phase::draining:
+        if (due(production.drained_at)) {
+            // After a failed resume, the next one waits; otherwise it may follow at once.
+            production.retry_at = production.failures == 0
+                                      ? now_
+                                      : now_ + backoff(p_.retry_min, p_.retry_max, production.failures - 1);
+            enter(production_phase::paused, cause::drained, level::info, "the block in progress is done: nodeos no longer produces");
+            return keep_production();  // what waited for it goes on now
+        }
+        return;
+    case production_phase::resuming: return;
+    }
+}
+
+// O1, O2: a planned switchover hands the lock to a ready node once this one has stopped
+// producing (the gap is one release and one campaign, plus the target's resume or start).
+void failover::step_down() {
+    auto const& c = s_.control;
+    bool const asked = !c.switchover_to.empty() && c.switchover_to != me_.node && c.switchover_target_ready;
+    if (s_.stepping_down || !asked || !holds_lock()) return;
+    s_.stepping_down = true;
+    note(cause::switchover, level::info,
+         cat("switchover to ", c.switchover_to, ", which is ready: stop producing, then hand the lock over"));
+    if (!paused_mode() && producer_alive() && s_.nodeos.phase == nodeos_phase::running) {
+        stop_nodeos(cause::switchover, cat("planned switchover to ", c.switchover_to));
+    }  // paused mode: P4 pauses it
+}
+
+// O2
+void failover::hand_over() {
+    if (!s_.stepping_down || producer_alive()) return;
+    s_.stepping_down = false;
+    release_lease(cause::switchover, cat("production has stopped: hand the lock to ", s_.control.switchover_to));
+}
+
+// R1, R2: written on change and rate-limited; the head alone never triggers a write.
+void failover::keep_registry() {
+    auto& registry = s_.registry;
+    auto const& lease = s_.lease;
+    if (lease.phase != lease_phase::live || registry.request != 0 || shutting_down()) return;
+    bool const new_lease = registry.lease != lease.id;
+    auto const fields = registry_fields();
+    cause why;
+    if (new_lease || (fields != registry.written && due(registry.next_write))) {
+        why = cause::member_changed;
+    } else if (p_.health_gated && due(registry.refresh_at)) {
+        why = cause::member_refresh;
+    } else {
+        if (fields != registry.written) due(registry.next_write);
+        return;
+    }
+    registry.request = next_request();
+    registry.lease = lease.id;
+    registry.written = fields;
+    registry.next_write = now_ + p_.publish_min;
+    registry.refresh_at = now_ + p_.publish_refresh;
+    emit(act::publish{registry.request, lease.id, p_.request_timeout}, why, level::debug,
+         cat("write this node's member record (", fields, ")"));
+}
+
+std::string failover::registry_fields() const {
+    return cat(name_of(s_.current_role), " ", name_of(why_not()), " ", name_of(s_.health.phase),
+               s_.nodeos.dirty ? " dirty" : "", s_.control.node_paused ? " paused" : "");
+}
+
+// A pause for a fence may take until the SIGKILL (F5); any other call gets api_timeout.
+void failover::set_production(bool paused, cause why, std::string text) {
+    auto& production = s_.production;
+    production.request = next_request();
+    auto timeout = p_.api_timeout;
+    if (paused && s_.lease.phase == lease_phase::live) {
+        auto left = s_.lease.deadline - p_.fence_kill - p_.block_interval - now_;
+        timeout = std::clamp<duration>(left, milliseconds(50), p_.api_timeout);
+    }
+    emit(act::set_production{production.request, paused, timeout}, why,
+         fence_of(why) == fence_kind::none ? level::info : level::warning, text);
+    if (production.phase != production_phase::pausing || !paused) {
+        enter(paused ? production_phase::pausing : production_phase::resuming, why, level::debug, std::move(text));
+    }
 }
 
 // ---- the sub-machines' changes -----------------------------------------------------------
@@ -398,20 +755,43 @@ void failover::enter(watch_phase to, cause why, level lvl, std::string text) {
     record(s_.watch.phase, to, why, lvl, std::move(text));
 }
 
-// The role follows nodeos: it is entered with the cause of nodeos's change.
+// The role follows nodeos and its production: it is entered with the cause of their change.
 void failover::enter(nodeos_phase to, cause why, level lvl, std::string text) {
     record(s_.nodeos.phase, to, why, lvl, text);
-    bool const producing = to == nodeos_phase::running && s_.nodeos.as == mode::active;
-    if (producing) {
-        enter_role(role::active, why, text);
-    } else if (to == nodeos_phase::running || s_.current_role == role::active) {
-        enter_role(role::standby, why, text);
+    if (to == nodeos_phase::down) {
+        // What the data dir held is still true of the next nodeos on it: the head it saw fresh.
+        s_.health = health_state{.phase = s_.health.phase, .fresh_head_num = s_.health.fresh_head_num};
+        enter(health_phase::unchecked, why, level::debug, "nodeos is not running");
+        s_.production = production_state{.phase = s_.production.phase};
+        enter(production_phase::paused, why, level::debug, "nodeos is not running");
     }
+    enter_role(role_now(), why, text);
+}
+
+void failover::enter(health_phase to, cause why, level lvl, std::string text) {
+    record(s_.health.phase, to, why, lvl, std::move(text));
+}
+
+void failover::enter(production_phase to, cause why, level lvl, std::string text) {
+    record(s_.production.phase, to, why, lvl, text);
+    enter_role(role_now(), why, text);
 }
 
 void failover::enter_role(role to, cause why, std::string const& text) {
     if (s_.current_role == role::stopping) return;  // for good
     record(s_.current_role, to, why, level::info, text);
+}
+
+// Active while nodeos runs the producer and is not being stopped or paused; standby from
+// the first start and whenever it is not active.
+role failover::role_now() const {
+    auto const& nodeos = s_.nodeos;
+    bool const running = nodeos.phase == nodeos_phase::running;
+    bool const producing = running && (paused_mode() ? s_.production.phase == production_phase::producing
+                                                     : nodeos.as == mode::active);
+    if (producing) return role::active;
+    if (running || s_.current_role == role::active) return role::standby;
+    return s_.current_role;
 }
 
 // L7, L8, K13
@@ -462,16 +842,20 @@ void failover::read_key_at(time_point t, cause why, level lvl, std::string text)
 
 void failover::start_nodeos(mode as, cause why, std::string text) {
     auto& nodeos = s_.nodeos;
+    s_.health.next_check = now_ + p_.health_interval;  // the first check once it had a moment
     auto kind = !nodeos.started_before                                  ? start_kind::first
                 : nodeos.last_exit_crashed                              ? start_kind::crash
                 : nodeos.as == mode::standby && as == mode::active     ? start_kind::promote
                 : nodeos.as == mode::active && as == mode::standby     ? start_kind::demote
                                                                          : start_kind::restart;
+    bool const replay = nodeos.replay_next;
     nodeos.as = as;
     nodeos.since = now_;
     nodeos.started_before = true;
     nodeos.last_exit_crashed = false;
-    emit(act::start_nodeos{as, kind}, why, level::info, text);
+    nodeos.replay_next = false;
+    nodeos.failing = false;
+    emit(act::start_nodeos{as, kind, paused_mode(), replay}, why, level::info, text);
     enter(nodeos_phase::running, why, level::debug, std::move(text));
 }
 
@@ -501,15 +885,36 @@ void failover::kill_nodeos(cause why, std::string const& text) {
     enter(nodeos_phase::killed, why, level::debug, std::move(sentence));
 }
 
-// N7, N8, N9
+// N7, N8, N9, D1, D2, H6
 void failover::nodeos_ended(cause why, std::string const& how) {
     auto& nodeos = s_.nodeos;
     mode const was = nodeos.as;
+    bool const was_producer = producer_alive();
     nodeos.overdue_reported = false;
+    nodeos.failing = false;
     if (why == cause::exited_as_asked) {
         nodeos.start_at = now_;
         nodeos.waiting_since = now_;
         return enter(nodeos_phase::down, why, level::info, cat(name_of(was), " nodeos stopped (", how, ")"));
+    }
+    if (why == cause::dirty_database) {
+        nodeos.dirty = true;
+        nodeos.replay_next = p_.dirty_recovery;
+        auto delay = p_.dirty_recovery ? duration::zero() : p_.restart_max;
+        nodeos.start_at = now_ + delay;
+        nodeos.waiting_since = nodeos.start_at;
+        enter(nodeos_phase::down, why, level::error,
+              p_.dirty_recovery
+                  ? cat("nodeos refuses to start (", how, "): its database is dirty after an unclean stop; "
+                        "replaying it with --dirty-db-args, as a validator; not a candidate until it has caught up")
+                  : cat("nodeos refuses to start (", how, "): its database is dirty after an unclean stop and must be "
+                        "replayed: set dirty-db-args (for example --replay-blockchain, or --snapshot with an empty "
+                        "state directory), or replay it by hand; this node is not a candidate meanwhile, and tries "
+                        "again in ", to_ms(delay) / 1000, " s"));
+        if (s_.lock.view == lock_view::mine && !shutting_down()) {
+            release_lease(cause::dirty_database, "nodeos cannot start: release the lock so that a peer takes over");
+        }
+        return;
     }
     bool const stable = now_ - nodeos.since >= p_.stable_period;
     nodeos.crashes = stable ? 1 : nodeos.crashes + 1;
@@ -521,7 +926,7 @@ void failover::nodeos_ended(cause why, std::string const& how) {
                                            : cat(name_of(was), " nodeos exited on its own (", how, ")");
     enter(nodeos_phase::down, why, level::warning,
           cat(what, ", exit ", nodeos.crashes, " in a row; restart in ", to_ms(delay), " ms"));
-    if ((was == mode::active || s_.lock.view == lock_view::mine) && !shutting_down()) {
+    if ((was_producer || s_.lock.view == lock_view::mine) && !shutting_down()) {
         // Hand the lock to a healthy peer now rather than after a TTL; campaign again later.
         s_.hold_off_until = nodeos.start_at;
         release_lease(cause::crash_handover, "active nodeos exited: release the lock so that a healthy peer can take over");
@@ -530,13 +935,38 @@ void failover::nodeos_ended(cause why, std::string const& how) {
 
 // ---- helpers ------------------------------------------------------------------------------
 
-// A nodeos with the active config that has not been reaped: it may be producing.
+// A nodeos that has not been reaped and may be signing blocks: in restart mode one with
+// the active config, in paused mode one not confirmed paused.
 bool failover::producer_alive() const {
-    return s_.nodeos.phase != nodeos_phase::down && s_.nodeos.as == mode::active;
+    if (s_.nodeos.phase == nodeos_phase::down) return false;
+    if (paused_mode()) return s_.production.phase != production_phase::paused;
+    return s_.nodeos.as == mode::active;
 }
 
-bool failover::may_campaign() const {
-    return now_ >= s_.hold_off_until && s_.nodeos.crashes < p_.crash_loop;
+// Paused mode: production goes on only while the lock is ours with time before the fence.
+bool failover::production_wanted() const {
+    return active_allowed() && !shutting_down() && !s_.nodeos.failing && !s_.nodeos.dirty && !s_.stepping_down;
+}
+
+candidacy failover::why_not() const {
+    auto const& nodeos = s_.nodeos;
+    if (shutting_down()) return candidacy::stopping;
+    if (s_.control.node_paused) return candidacy::node_paused;
+    if (s_.control.group_paused) return candidacy::group_paused;
+    if (!s_.control.switchover_to.empty() && s_.control.switchover_to != me_.node) return candidacy::switchover_to_other;
+    if (now_ < s_.hold_off_until) return candidacy::held_off;
+    if (nodeos.crashes >= p_.crash_loop) return candidacy::crash_loop;
+    if (nodeos.failing) return candidacy::producer_unhealthy;
+    if (nodeos.dirty) return candidacy::dirty_database;
+    if (!p_.health_gated) return candidacy::candidate;
+    if (nodeos.phase != nodeos_phase::running) return candidacy::nodeos_down;
+    switch (s_.health.phase) {
+    case health_phase::healthy: return candidacy::candidate;
+    case health_phase::unchecked: return candidacy::nodeos_unchecked;
+    case health_phase::lagging: return candidacy::nodeos_lagging;
+    case health_phase::unreachable: return candidacy::nodeos_unreachable;
+    }
+    return candidacy::nodeos_unchecked;
 }
 
 // Starting or keeping a producer needs the lock and enough time before the fence.

@@ -56,11 +56,15 @@
 // │ K10  mine                         key written under another     → theirs; F1                   lock_taken
 // │                                   lease
 // │ K11  unknown, theirs              key written by another        → theirs                       lock_held_by_other
-// │ K12  mine; theirs if a candidate  re-read due (W2, W3)          campaign (a read of the key)   reread_key
+// │ K12  lease live                   no open watch (at start, or   read the group's keys: the     reread_key
+// │                                   W2, W3 and the re-read due)   lock and the control keys
 // │ K13  mine                         lease lost or released        → unknown; F1                  lease_lost
+// │ K14  any                          group read: a holder, or      mine, theirs (K4 if it was     group_read
+// │                                   none; control keys            mine), or unknown (K8 if it
+// │                                                                 was mine); K5; O3; W1
 // │ WATCH: idle, open, broken (a read of the key re-opens it)
-// │ W1   any                          K2, K3, K4                    watch from revision + 1        watch_key
-// │                                                                 → open
+// │ W1   not open                     K14 (or K2, K3, K4)           watch the group's keys from    watch_key
+// │                                                                 revision + 1 → open
 // │ W2   open                         watch ended                   → broken; re-read (K12) after  watch_ended
 // │                                                                 100 ms doubling, at most
 // │                                                                 TTL/3; the doubling restarts
@@ -69,6 +73,8 @@
 // │ W3   any                          keepalive answered after      → broken, re-read at once      etcd_answers_again
 // │                                   failures
 // │ NODEOS: down, running, stopping (SIGTERM sent), killed (SIGKILL sent)
+// │ N0   down, paused mode            start time                    start the producer config      paused_standby
+// │                                                                 paused → running
 // │ N1   down                         start time; lock mine with    start active → running         holds_lock
 // │                                   time before the fence
 // │ N2   down                         start time; lock theirs       start standby → running        lock_held_elsewhere
@@ -87,25 +93,92 @@
 // │ N10  running, crashes > 0         ran 3 TTL                     crash history cleared          crash_history_cleared
 // │ N11  stopping                     stop timeout passed           SIGKILL → killed               stop_timeout
 // │ N12  killed                       1 s, not reaped               error: stuck (a hung disk?)    stuck_after_kill
-// │ FENCE: nodeos running or stopping with the active config
+// │ HEALTH (with --nodeos-api; paused mode always): unchecked, healthy, lagging, unreachable
+// │ H1   nodeos running               check due (every 500 ms)      get_info                       health_check_due
+// │ H2   any                          answered, head within         → healthy                      nodeos_healthy
+// │                                   --max-head-lag
+// │ H3   any                          answered, head older (not     → lagging: not a candidate     nodeos_lagging
+// │                                   H4)
+// │ H4   any                          answered, head unchanged      → healthy: the chain stopped   chain_stalled
+// │                                   since it was fresh or for     with its producer, not this
+// │                                   --max-head-lag, and nobody    node (a one-producer chain)
+// │                                   holds the lock
+// │ H5   any                          check failed                  → unreachable                  nodeos_unreachable
+// │ H6   producing, answered before   no answer, or the head        hand over and restart it:      producer_unhealthy
+// │                                   unmoved, for --max-head-lag   restart: SIGTERM; paused: P4,
+// │                                                                 then L10 and SIGTERM; its
+// │                                                                 exit counts as a crash (N8)
+// │ PRODUCTION (paused mode): paused, resuming, producing, pausing, draining
+// │ P1   paused, nodeos running       lock mine, a candidate,       resume, confirm → resuming     promote
+// │                                   before the fence; (not a      (L10: let a healthy peer       (not_a_candidate)
+// │                                   candidate any more)           have it)
+// │ P2   resuming                     answered: not paused          → producing (role active)      resumed
+// │ P3   resuming                     failed, or still paused       → pausing (it may have         resume_failed
+// │                                                                 resumed); resume again later
+// │ P4   producing                    no longer wanted (F4, S1,     pause, confirm → pausing       fence_deadline,
+// │                                   H6)                                                          shutdown, ...
+// │ P5   pausing                      answered: paused              → draining for one block       paused_confirmed
+// │                                                                 interval
+// │ P6   draining                     block interval passed         → paused                       drained
+// │ P7   pausing                      failed, or not paused         pause again after 100 ms       pause_failed
+// │                                                                 doubling (at shutdown:
+// │                                                                 SIGTERM; H6: SIGKILL)
+// │ DIRTY DATABASE
+// │ D1   running                      exited 2, having said its     → down, dirty: not a           dirty_database
+// │                                   database is dirty; with       candidate; start at once with
+// │                                   --dirty-db-args               them, as a validator (paused)
+// │ D2   running                      the same, without             → down, dirty; start again     dirty_database
+// │                                   --dirty-db-args               after 30 s (an operator may
+// │                                                                 have replayed it)
+// │ D3   running, dirty               ran 2 s: passed the check     dirty cleared                  database_clean
+// │ FENCE: a nodeos that may be producing (restart mode: the active config; paused mode: not
+// │ confirmed paused)
 // │ F1   lock not mine, or lease      (any)                         SIGKILL → killed               fence_lost_lock,
 // │      not live                                                                                  fence_frozen
-// │ F2   running                      deadline − 40 % TTL           SIGTERM → stopping             fence_deadline
-// │ F3   stopping                     deadline − 10 % TTL (≥ 200    SIGKILL → killed               fence_deadline
+// │ F2   restart mode, running        deadline − 40 % TTL           SIGTERM → stopping             fence_deadline
+// │ F3   restart mode, stopping       deadline − 10 % TTL (≥ 200    SIGKILL → killed               fence_deadline
 // │                                   ms), if before the stop
 // │                                   timeout (else N11)
+// │ F4   paused mode, producing       deadline − 40 % TTL           P4: pause                      fence_deadline
+// │ F5   paused mode, not yet         deadline − 10 % TTL − one     SIGKILL → killed               fence_deadline
+// │      confirmed paused             block interval
 // │  -   while it may produce, with a live lease, the dead-man timer (deadman_at()) is armed at
 // │      deadline − 5 % TTL: the kernel kills a monitor that is frozen, and nodeos with it
+// │ OPERATING THE GROUP (keys under <group>/: operator pauses, a planned switchover)
+// │ O1   lock mine                    a switchover names another    stop producing: restart mode   switchover
+// │                                   node, which is ready          SIGTERM, paused mode P4
+// │ O2   stepping down                production stopped            L10; then a standby that does  switchover
+// │                                                                 not compete while the
+// │                                                                 switchover names another node
+// │ O3   any                          control keys changed          candidacy follows: the group   maintenance
+// │                                                                 or this node paused, or a
+// │                                                                 switchover to another node:
+// │                                                                 not a candidate; a producer
+// │                                                                 produces on (safety never
+// │                                                                 pauses)
+// │ REGISTRY: this node's record <group>/members/<node>, bound to its lease
+// │ R1   lease live                   role, candidacy, health,      publish (at most once a        member_changed
+// │                                   dirty or pause changed, or    second; at once for a new
+// │                                   a new lease                   lease)
+// │ R2   lease live, with an API      10 s since the last write     publish (head and lag)         member_refresh
+// │ R3   publishing                   written                       remembered as written          -
+// │ R4   publishing                   failed (not_found: L7)        publish again after 100 ms     member_changed
+// │                                                                 doubling to 2 s
 // │ SHUTDOWN
 // │ S1   any                          first SIGTERM or SIGINT       → role stopping; a running     stop_requested,
 // │                                                                 nodeos gets SIGTERM (N11       shutdown
-// │                                                                 applies; the lease is renewed)
-// │ S2   stopping, nodeos down        -                             L10                            shutdown
+// │                                                                 applies; the lease is renewed);
+// │                                                                 paused mode: P4 first
+// │ S2   stopping, nodeos down        -                             L10; paused mode: once         shutdown
+// │      (paused mode: paused)                                      paused, before the SIGTERM
 // │ S3   any                          second SIGTERM or SIGINT      SIGKILL nodeos; exit 1         second_stop
 // │ S4   stopping, nodeos down,       -                             exit 0                         stopped
 // │      lease none
 // │ ROLE (what operators see): starting until nodeos first runs; active while nodeos runs the
-// │ active config and is not being stopped; standby otherwise; stopping from S1.
+// │ active config and is not being stopped (paused mode: while production is confirmed);
+// │ standby otherwise; stopping from S1. CANDIDACY: a node campaigns only when not stopping,
+// │ not held off, not crash-looping, not failing, its database not dirty, and (with an API)
+// │ nodeos running and healthy (why_not()).
 // └────────────────────────────────────────────────────────────────────────────────────
 // tests/unit/test_failover_table.cpp has one test per row, named after it.
 #include <optional>
@@ -148,6 +221,10 @@ public:
     // While nodeos may be producing: when the kernel must kill this monitor if it has not
     // renewed by then (the dead-man switch), half the SIGKILL reserve before the deadline.
     std::optional<time_point> deadman_at() const { return s_.deadman_at; }
+    // The fields of this node's member record that trigger a write when they change.
+    std::string registry_fields() const;
+    // Whether this node may take the lock now, and if not why.
+    candidacy why_not() const;
 
 private:
     // One handler per fact; each names the table rows it implements.
@@ -157,12 +234,17 @@ private:
     void on(fact::keepalive_answered const& f);
     void on(fact::campaign_answered const& f);
     void on(fact::revoke_answered const& f);
+    void on(fact::group_read const& f);
     void on(fact::request_failed const& f);
     void on(fact::key_deleted const& f);
     void on(fact::key_written const& f);
     void on(fact::watch_ended const& f);
     void on(fact::nodeos_exited const& f);
     void on(fact::nodeos_start_failed const& f);
+    void on(fact::health_answered const& f);
+    void on(fact::production_answered const& f);
+    void on(fact::control_changed const& f);
+    void on(fact::published const& f);
     void on(fact::stop_requested const& f);
 
     // The rows driven by time and by the other machines, run after every fact.
@@ -170,6 +252,11 @@ private:
     void keep_lease();
     void keep_lock();
     void keep_nodeos();
+    void keep_health();
+    void keep_production();
+    void keep_registry();
+    void step_down();
+    void hand_over();
     void fence();
     void shut_down();
 
@@ -178,6 +265,8 @@ private:
     void enter(lock_view to, cause why, level lvl, std::string text);
     void enter(watch_phase to, cause why, level lvl, std::string text);
     void enter(nodeos_phase to, cause why, level lvl, std::string text);
+    void enter(health_phase to, cause why, level lvl, std::string text);
+    void enter(production_phase to, cause why, level lvl, std::string text);
     void enter_role(role to, cause why, std::string const& text);
     template <class Phase>
     void record(Phase& current, Phase to, cause why, level lvl, std::string text);
@@ -187,13 +276,22 @@ private:
     void adopt_lease(std::int64_t lease);
     void keepalive_failed(failure kind, std::string const& detail);
     void read_key_at(time_point t, cause why, level lvl, std::string text);
+    void apply_control(group_control const& c);
+    void open_watch(std::int64_t revision);
     void start_nodeos(mode as, cause why, std::string text);
     void stop_nodeos(cause why, std::string const& text);
     void kill_nodeos(cause why, std::string const& text);
     void nodeos_ended(cause why, std::string const& how);
+    void set_production(bool paused, cause why, std::string text);
+    void health_failed(std::string const& detail);
+    bool producer_failed(bool failed, std::string const& why);
+    void production_failed(std::string const& detail);
     time_point kill_time() const;
+    bool paused_mode() const { return p_.standby == standby_mode::paused; }
     bool producer_alive() const;
-    bool may_campaign() const;
+    bool production_wanted() const;
+    role role_now() const;
+    bool may_campaign() const { return why_not() == candidacy::candidate; }
     bool active_allowed() const;
     std::string who(lock_holder const& h) const;
     bool ours(std::uint64_t request, std::uint64_t expected) const { return request != 0 && request == expected; }

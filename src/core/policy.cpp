@@ -4,11 +4,18 @@
 
 namespace nm {
 
-policy policy::from(seconds ttl_seconds, seconds stop_timeout) {
-    duration const ttl = ttl_seconds;  // in nanoseconds: a third of 10 s is not 3 s
+char const* name_of(standby_mode m) { return m == standby_mode::paused ? "paused" : "restart"; }
+
+policy policy::from(settings const& s) {
+    duration const ttl = s.ttl;  // in nanoseconds: a third of 10 s is not 3 s
     policy p;
     p.ttl = ttl;
-    p.stop_timeout = stop_timeout;
+    p.stop_timeout = s.stop_timeout;
+    p.standby = s.standby;
+    p.health_gated = s.health_gated || s.standby == standby_mode::paused;
+    p.dirty_recovery = s.dirty_recovery;
+    p.block_interval = s.block_interval;
+    p.max_head_lag = s.max_head_lag;
     p.renew_interval = ttl / 3;
     p.request_timeout = ttl / 3;
     p.fence_graceful = ttl * 2 / 5;

@@ -1,15 +1,25 @@
 #pragma once
-// Every timing of the failover core. Two come from flags, the rest are derived from the
-// TTL in policy::from() (the one place their formulas are written) or are constants
-// chosen here; README "How fencing works" shows the resulting timetable.
+// Every timing and choice of the failover core. Some come from flags, the rest are
+// derived from the TTL in policy::from() (the one place their formulas are written) or are
+// constants chosen here; README "How fencing works" shows the resulting timetables.
 #include "core/clock.hpp"
 
 namespace nm {
 
+// How a standby waits: a validator restarted as the producer on promotion (the original's
+// design), or the producer config paused, resumed on promotion through nodeos's API.
+enum class standby_mode { restart, paused };
+char const* name_of(standby_mode m);
+
 struct policy {
-    // From the flags --lease-ttl and --stop-timeout.
-    duration ttl{};
-    duration stop_timeout{};  // a graceful stop of nodeos, before SIGKILL
+    // From the flags.
+    duration ttl{};                                // --lease-ttl
+    duration stop_timeout{};                       // --stop-timeout: a graceful stop of nodeos, before SIGKILL
+    standby_mode standby = standby_mode::restart;  // --standby-mode
+    bool health_gated = false;                     // --nodeos-api given (always in paused mode)
+    bool dirty_recovery = false;                   // --dirty-db-args given
+    duration block_interval = milliseconds(500);   // --block-interval-ms: a block in progress when pause arrives
+    duration max_head_lag = seconds(6);            // --max-head-lag: a candidate's head is at most this old
 
     // Derived from the TTL, in from().
     duration renew_interval{};   // one keepalive each
@@ -28,8 +38,27 @@ struct policy {
     int crash_loop = 3;                          // this many quick exits in a row: no longer a candidate
     duration reap_overdue = seconds(1);          // a SIGKILLed nodeos not reaped by then is reported
     duration decide_within = seconds(2);         // a fresh start waits this long for the lock's verdict
+    duration health_interval = milliseconds(500);  // get_info this often: a node joins within a second of catching up
+    duration api_timeout = seconds(1);           // a health check, or a resume
+    duration dirty_check = seconds(2);           // a nodeos that runs this long has passed its dirty-database check
+    duration publish_min = seconds(1);           // the member record is written at most this often
+    duration publish_refresh = seconds(10);      // ... and its head lag refreshed this often
 
-    static policy from(seconds ttl, seconds stop_timeout);
+    // The time a fence by pause leaves the API to confirm it: from the pause (fence_graceful
+    // before the deadline) until the block in progress, then the SIGKILL reserve, remain.
+    duration pause_budget() const { return fence_graceful - fence_kill - block_interval; }
+
+    struct settings {
+        seconds ttl{10};
+        seconds stop_timeout{30};
+        standby_mode standby = standby_mode::restart;
+        bool health_gated = false;
+        bool dirty_recovery = false;
+        milliseconds block_interval{500};
+        seconds max_head_lag{6};
+    };
+    static policy from(settings const& s);
+    static policy from(seconds ttl, seconds stop_timeout) { return from(settings{ttl, stop_timeout}); }
 };
 
 }  // namespace nm

@@ -41,6 +41,9 @@ struct watch_state {
 
 struct nodeos_state {
     nodeos_phase phase = nodeos_phase::down;
+    bool dirty = false;          // its last start found the database dirty (and it has not passed the check since)
+    bool replay_next = false;    // the next start recovers it with the operator's --dirty-db-args
+    bool failing = false;        // stopped as an unhealthy producer: its exit counts as a crash
     mode as = mode::standby;
     time_point since{};          // running: when it was started
     time_point stop_by{};        // stopping: the stop timeout ends (SIGKILL then at the latest)
@@ -53,11 +56,50 @@ struct nodeos_state {
     bool last_exit_crashed = false;
 };
 
+// nodeos's health, from its get_info (with --nodeos-api).
+struct health_state {
+    health_phase phase = health_phase::unchecked;
+    std::uint64_t request = 0;      // the check in flight
+    time_point sent_at{};           // ... sent then: an answer tells of nodeos at about that time
+    time_point next_check{};
+    int failures = 0;               // checks failed in a row
+    bool answered = false;          // since this nodeos started
+    time_point answered_at{};       // when the latest answered check was sent
+    std::int64_t head_num = 0;
+    duration head_lag{};
+    time_point head_moved_at{};     // when head_num was seen changing (or this node started producing)
+    std::int64_t fresh_head_num = 0;  // the head at the latest answer within max_head_lag
+};
+
+// Paused mode: nodeos runs the producer config, and this says whether it may be signing.
+struct production_state {
+    production_phase phase = production_phase::paused;
+    std::uint64_t request = 0;   // the pause or resume in flight
+    time_point drained_at{};     // draining: the block a pause let through is over by then
+    time_point retry_at{};       // earliest next pause or resume after one failed
+    int failures = 0;
+};
+
+// This node's member record in etcd: what was last written, and when it may be written again.
+struct registry_state {
+    std::uint64_t request = 0;       // the write in flight
+    std::int64_t lease = 0;          // the lease the record was written under (0: none yet)
+    std::string written;             // the fields that trigger a write, as last written
+    time_point next_write{};         // rate limit
+    time_point refresh_at{};         // head lag is refreshed this often, never on every block
+    int failures = 0;
+};
+
 struct core_state {
     lease_state lease;
     lock_state lock;
     watch_state watch;
     nodeos_state nodeos;
+    health_state health;
+    production_state production;
+    group_control control;
+    registry_state registry;
+    bool stepping_down = false;   // a switchover: stop producing, then release the lock
     role current_role = role::starting;
     time_point hold_off_until{};  // no campaign before this: an active crash handed the lock over
     bool etcd_failing = false;    // the latest request to etcd failed

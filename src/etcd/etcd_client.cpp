@@ -62,6 +62,7 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
     // The one watch stream and what to tell its owner.
     struct watch_state {
         std::string key;
+        std::string range_end;  // empty: the one key
         std::function<void(watch_message const&)> on_message;
         std::function<void(etcd_error const&)> on_end;
         gateway::line_splitter lines{max_watch_line};  // the body is a stream of lines cut anywhere
@@ -93,19 +94,20 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
 
     // --- watch ---
 
-    void watch(std::string const& key, std::int64_t start_revision, std::function<void(watch_message const&)> on_message,
-               std::function<void(etcd_error const&)> on_end) {
+    void watch(std::string const& key, std::string const& range_end, std::int64_t start_revision,
+               std::function<void(watch_message const&)> on_message, std::function<void(etcd_error const&)> on_end) {
         if (closed_) return;
         stop_watch();
         auto w = std::make_shared<watch_state>();
         w->key = key;
+        w->range_end = range_end;
         w->on_message = std::move(on_message);
         w->on_end = std::move(on_end);
         watch_ = w;
         std::weak_ptr<impl> weak_self = weak_from_this();
         std::weak_ptr<watch_state> weak_watch = w;
         w->stream = http_.open_stream(
-            stream_request{"watch", http_verb::post, "/v3/watch", gateway::encode_watch(key, start_revision),
+            stream_request{"watch", http_verb::post, "/v3/watch", gateway::encode_watch(key, range_end, start_revision),
                            watch_open_timeout, max_error_body},
             stream_handlers{
                 [weak_self, weak_watch](std::string_view bytes) {
@@ -175,7 +177,9 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
             if (auto const* e = std::get_if<etcd_error>(&r)) return end_watch(w, *e);
             auto const& m = std::get<watch_message>(r);
             for (auto const& event : m.events) {
-                if (event.kv.key != w->key)
+                bool const watched = w->range_end.empty() ? event.kv.key == w->key
+                                                          : event.kv.key >= w->key && event.kv.key < w->range_end;
+                if (!watched)
                     return end_watch(w, etcd_error{etcd_error::kind::malformed, 200, 0, "watch event for another key"});
             }
             if (m.created) debug_(cat("etcd watch on ", endpoint_name(w->stream.endpoint_index()), " created"));
@@ -227,15 +231,31 @@ void etcd_client::campaign(std::string const& key, std::string const& value, std
                                    gateway::decode_campaign, std::move(done));
 }
 
+void etcd_client::range(std::string const& key, std::string const& range_end, timeout t, handler<range_reply> done) {
+    impl_->request<range_reply>("/v3/kv/range", gateway::encode_range(key, range_end), t, gateway::decode_range,
+                                std::move(done));
+}
+
+void etcd_client::put(std::string const& key, std::string const& value, std::int64_t lease, timeout t,
+                      handler<std::monostate> done) {
+    impl_->request<std::monostate>("/v3/kv/put", gateway::encode_put(key, value, lease), t, gateway::decode_revoke,
+                                   std::move(done));
+}
+
+void etcd_client::erase(std::string const& key, std::string const& range_end, timeout t, handler<std::monostate> done) {
+    impl_->request<std::monostate>("/v3/kv/deleterange", gateway::encode_delete(key, range_end), t,
+                                   gateway::decode_revoke, std::move(done));
+}
+
 void etcd_client::revoke(std::int64_t lease, timeout t, handler<std::monostate> done) {
     impl_->request<std::monostate>("/v3/lease/revoke", gateway::encode_lease_id(lease), t, gateway::decode_revoke,
                                    std::move(done));
 }
 
-void etcd_client::watch(std::string const& key, std::int64_t start_revision,
+void etcd_client::watch(std::string const& key, std::string const& range_end, std::int64_t start_revision,
                         std::function<void(watch_message const&)> on_message,
                         std::function<void(etcd_error const&)> on_end) {
-    impl_->watch(key, start_revision, std::move(on_message), std::move(on_end));
+    impl_->watch(key, range_end, start_revision, std::move(on_message), std::move(on_end));
 }
 
 void etcd_client::close() { impl_->close(); }

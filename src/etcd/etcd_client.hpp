@@ -45,12 +45,18 @@ public:
     void campaign(std::string const& key, std::string const& value, std::int64_t lease, timeout t,
                   handler<campaign_reply> done);
     void revoke(std::int64_t lease, timeout t, handler<std::monostate> done);
+    // range_end empty: the one key; otherwise the keys in [key, range_end).
+    void range(std::string const& key, std::string const& range_end, timeout t, handler<range_reply> done);
+    void put(std::string const& key, std::string const& value, std::int64_t lease, timeout t,
+             handler<std::monostate> done);  // lease 0: none
+    void erase(std::string const& key, std::string const& range_end, timeout t, handler<std::monostate> done);
 
-    // Opens a watch of one key from start_revision, replacing any previous watch (whose
-    // on_end is then never called). Each message is passed to on_message; when the stream
-    // ends for any reason other than a replacement or close(), on_end is called once and
-    // the watch is over. An event for another key ends the stream as malformed.
-    void watch(std::string const& key, std::int64_t start_revision,
+    // Opens a watch of one key (range_end empty) or of [key, range_end) from start_revision,
+    // replacing any previous watch (whose on_end is then never called). Each message is
+    // passed to on_message; when the stream ends for any reason other than a replacement or
+    // close(), on_end is called once and the watch is over. An event for a key outside what
+    // is watched ends the stream as malformed.
+    void watch(std::string const& key, std::string const& range_end, std::int64_t start_revision,
                std::function<void(watch_message const&)> on_message,
                std::function<void(etcd_error const&)> on_end);
 

@@ -59,6 +59,12 @@ struct campaign_reply {
     std::optional<key_value> holder;   // the key as it stands when !won (absent if it vanished meanwhile)
 };
 
+// The keys of a range, and the revision they were read at.
+struct range_reply {
+    std::int64_t revision = 0;
+    std::vector<key_value> kvs;
+};
+
 struct watch_event {
     enum class type { put, del };
     type what = type::put;

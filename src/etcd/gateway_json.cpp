@@ -295,13 +295,30 @@ std::string encode_campaign(std::string_view key, std::string_view value, std::i
     return txn.dump();
 }
 
-std::string encode_watch(std::string_view key, std::int64_t start_revision) {
+std::string encode_watch(std::string_view key, std::string_view range_end, std::int64_t start_revision) {
     json create = {
         {"key", base64_encode(key)},
         {"start_revision", std::to_string(start_revision)},
         {"progress_notify", true},
     };
+    if (!range_end.empty()) create["range_end"] = base64_encode(range_end);
     return json{{"create_request", create}}.dump();
+}
+
+std::string encode_range(std::string_view key, std::string_view range_end) {
+    json range = {{"key", base64_encode(key)}};
+    if (!range_end.empty()) range["range_end"] = base64_encode(range_end);
+    return range.dump();
+}
+
+std::string encode_put(std::string_view key, std::string_view value, std::int64_t lease) {
+    json put = {{"key", base64_encode(key)}, {"value", base64_encode(value)}};
+    if (lease != 0) put["lease"] = std::to_string(lease);
+    return put.dump();
+}
+
+std::string encode_delete(std::string_view key, std::string_view range_end) {
+    return encode_range(key, range_end);  // the same fields
 }
 
 // --- decoders -------------------------------------------------------------------------
@@ -368,6 +385,17 @@ etcd_result<campaign_reply> decode_campaign(int http_status, std::string_view bo
 etcd_result<std::monostate> decode_revoke(int http_status, std::string_view body) {
     if (!is_success(http_status)) return decode_error(http_status, body);
     return decode<std::monostate>(body, [](json const&) -> etcd_result<std::monostate> { return std::monostate{}; });
+}
+
+etcd_result<range_reply> decode_range(int http_status, std::string_view body) {
+    if (!is_success(http_status)) return decode_error(http_status, body);
+    return decode<range_reply>(body, [&](json const& doc) -> etcd_result<range_reply> {
+        range_reply reply;
+        reply.revision = int_field(object_field(doc, "header"), "revision");
+        if (reply.revision <= 0) return malformed("range answer without a revision", body);
+        for (auto const& item : array_field(doc, "kvs")) reply.kvs.push_back(read_kv(expect_object(item, "kvs[]")));
+        return reply;
+    });
 }
 
 etcd_result<watch_message> decode_watch_line(std::string_view line) {

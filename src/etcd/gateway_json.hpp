@@ -23,14 +23,20 @@ std::optional<std::string> base64_decode(std::string_view text);
 std::string encode_grant(std::int64_t ttl_seconds);
 std::string encode_lease_id(std::int64_t lease);  // body of keepalive and revoke
 std::string encode_campaign(std::string_view key, std::string_view value, std::int64_t lease);
-std::string encode_watch(std::string_view key, std::int64_t start_revision);
+// range_end empty: the one key; otherwise every key in [key, range_end).
+std::string encode_watch(std::string_view key, std::string_view range_end, std::int64_t start_revision);
+std::string encode_range(std::string_view key, std::string_view range_end);
+std::string encode_put(std::string_view key, std::string_view value, std::int64_t lease);  // lease 0: none
+std::string encode_delete(std::string_view key, std::string_view range_end);
 
 // An HTTP answer: status and body. Non-2xx statuses are decoded into an etcd_error
 // (with the gRPC code from the body when it has one).
 etcd_result<lease_grant> decode_grant(int http_status, std::string_view body);
 etcd_result<keepalive_reply> decode_keepalive(int http_status, std::string_view body);
 etcd_result<campaign_reply> decode_campaign(int http_status, std::string_view body);
+// An answer whose content does not matter (revoke, put, delete): success or an error.
 etcd_result<std::monostate> decode_revoke(int http_status, std::string_view body);
+etcd_result<range_reply> decode_range(int http_status, std::string_view body);
 // The error a non-2xx answer stands for (used for a watch that is refused before it streams).
 etcd_error decode_error(int http_status, std::string_view body);
 

@@ -39,20 +39,27 @@ std::string number(double v) {
 }
 
 // Writes the HELP and TYPE lines of one family; every family is written exactly once.
+// Every nodeos_monitor_* sample carries `base` labels (the group and node it serves), so
+// that rules can compare the monitors of one group; process_* keep the usual bare names.
 class writer {
 public:
+    explicit writer(std::string base) : base_(std::move(base)) {}
+
     void family(std::string const& name, char const* type, char const* help) {
         name_ = prefix + name;
+        labelled_ = true;
         out_ << "# HELP " << name_ << ' ' << help << '\n' << "# TYPE " << name_ << ' ' << type << '\n';
     }
     // A family with an unprefixed name (process_*, the names every exporter uses).
     void plain_family(std::string const& name, char const* type, char const* help) {
         name_ = name;
+        labelled_ = false;
         out_ << "# HELP " << name_ << ' ' << help << '\n' << "# TYPE " << name_ << ' ' << type << '\n';
     }
     void sample(double v, std::string const& labels = {}, std::string const& suffix = {}) {
         out_ << name_ << suffix;
-        if (!labels.empty()) out_ << '{' << labels << '}';
+        auto all = labelled_ && !base_.empty() ? (labels.empty() ? base_ : base_ + "," + labels) : labels;
+        if (!all.empty()) out_ << '{' << all << '}';
         out_ << ' ' << number(v) << '\n';
     }
     std::string text() const { return out_.str(); }
@@ -60,6 +67,8 @@ public:
 private:
     std::ostringstream out_;
     std::string name_;
+    std::string base_;
+    bool labelled_ = true;
 };
 
 std::string label(std::string const& name, std::string_view value) {
@@ -89,8 +98,21 @@ void write_state(writer& w, counters const& c, gauges const& g) {
     w.family("lease_deadline_remaining_seconds", "gauge",
              "Seconds until the lease deadline (last acknowledged keepalive's send time + TTL); absent without a lease.");
     if (g.lease_remaining) w.sample(*g.lease_remaining);
+    w.family("lease_ttl_seconds", "gauge", "The lease TTL (--lease-ttl): the remaining time above starts from it at each renewal.");
+    w.sample(g.lease_ttl);
     w.family("nodeos_up", "gauge", "1 while nodeos runs (in either mode).");
     w.sample(g.nodeos_running ? 1 : 0);
+    w.family("candidate", "gauge", "1 while this node may take the lock.");
+    w.sample(g.candidate == candidacy::candidate ? 1 : 0);
+    w.family("candidacy", "gauge",
+             "1 for why this node may or may not take the lock (candidate, or the reason it is not), else 0.");
+    for (auto c : all_candidacies) w.sample(c == g.candidate ? 1 : 0, label("reason", name_of(c)));
+    w.family("head_lag_seconds", "gauge", "How far nodeos's head block time is behind the wall clock; absent until its API answers.");
+    if (g.head_lag) w.sample(*g.head_lag);
+    w.family("head_block_num", "gauge", "nodeos's head block number; absent until its API answers.");
+    if (g.head_block_num) w.sample(static_cast<double>(*g.head_block_num));
+    w.family("database_dirty", "gauge", "1 while nodeos refuses to start on a dirty database (replay required).");
+    w.sample(g.database_dirty ? 1 : 0);
     w.family("state_transitions_total", "counter", "State changes, by from and to.");
     for (auto const& [edge, count] : c.transitions) {
         w.sample(static_cast<double>(count), label("from", edge.first) + "," + label("to", edge.second));
@@ -101,7 +123,8 @@ void write_nodeos(writer& w, counters const& c) {
     w.family("nodeos_starts_total", "counter", "nodeos processes started, by mode.");
     by_label(w, "mode", c.nodeos_starts);
     w.family("nodeos_exits_total", "counter",
-             "nodeos processes ended, by reason (stopped: asked to; exited: on its own; start_failed).");
+             "nodeos processes ended, by reason (stopped: asked to; exited: on its own; start_failed; "
+             "dirty_database: refused a dirty database; failed: stopped as an unhealthy producer).");
     by_label(w, "reason", c.nodeos_exits);
     w.family("nodeos_restarts_total", "counter",
              "nodeos started again after an earlier one, by reason (crash, promote, demote, restart).");
@@ -122,6 +145,14 @@ void write_etcd(writer& w, counters const& c) {
     by_label(w, "kind", c.etcd_errors);
     w.family("keepalive_duration_seconds", "histogram", "Round-trip time of acknowledged lease keepalives.");
     write_histogram(w, c.keepalive_rtt);
+    w.family("api_requests_total", "counter", "Requests to nodeos's HTTP API, by kind (get_info, pause, resume).");
+    by_label(w, "kind", c.api_requests);
+    w.family("api_errors_total", "counter", "Failed requests to nodeos's HTTP API, by kind.");
+    by_label(w, "kind", c.api_errors);
+    w.family("hook_runs_total", "counter",
+             "Runs of the --on-role-change commands, by result (ok, failed, timed_out: killed at --hook-timeout, "
+             "dropped: too many changes queued, error: could not start).");
+    by_label(w, "result", c.hook_runs);
 }
 
 void write_process(writer& w, process_stats const& p, std::string const& version) {
@@ -211,7 +242,9 @@ process_stats read_process_stats() {
 }
 
 std::string render_metrics(counters const& c, gauges const& g, process_stats const& p, std::string const& version) {
-    writer w;
+    std::string base;
+    if (!g.group.empty() || !g.node.empty()) base = label("group", g.group) + "," + label("node", g.node);
+    writer w(base);
     write_state(w, c, g);
     write_nodeos(w, c);
     write_etcd(w, c);

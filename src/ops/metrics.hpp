@@ -15,6 +15,10 @@
 namespace nm {
 
 inline constexpr std::array all_roles{role::starting, role::standby, role::active, role::stopping};
+inline constexpr std::array all_candidacies{
+    candidacy::candidate,      candidacy::stopping,       candidacy::held_off,         candidacy::crash_loop,
+    candidacy::producer_unhealthy, candidacy::dirty_database, candidacy::nodeos_down,  candidacy::nodeos_unchecked,
+    candidacy::nodeos_lagging, candidacy::nodeos_unreachable};
 
 // A cumulative histogram with fixed upper bounds, in seconds.
 class histogram {
@@ -37,11 +41,14 @@ private:
 struct counters {
     std::map<std::pair<std::string, std::string>, std::uint64_t> transitions;  // (from, to)
     std::map<std::string, std::uint64_t> nodeos_starts;    // by mode
-    std::map<std::string, std::uint64_t> nodeos_exits;     // by reason: stopped, exited, start_failed
+    std::map<std::string, std::uint64_t> nodeos_exits;     // by reason: stopped, exited, start_failed, dirty_database, failed
     std::map<std::string, std::uint64_t> nodeos_restarts;  // by reason: crash, promote, demote, restart
     std::map<std::string, std::uint64_t> fences;           // by cause: deadline, lost_lock, frozen
     std::map<std::string, std::uint64_t> etcd_requests;    // by kind: grant, keepalive, campaign, revoke, watch
     std::map<std::string, std::uint64_t> etcd_errors;      // by kind
+    std::map<std::string, std::uint64_t> api_requests;     // to nodeos's API, by kind: get_info, pause, resume
+    std::map<std::string, std::uint64_t> api_errors;       // by kind
+    std::map<std::string, std::uint64_t> hook_runs;        // role-change hooks, by result: ok, failed, timed_out, dropped, error
     histogram keepalive_rtt{{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}};
     std::uint64_t blocks_produced = 0;
     std::uint64_t blocks_received = 0;
@@ -52,10 +59,17 @@ struct counters {
 
 // Gauges, read at scrape time.
 struct gauges {
+    std::string group;  // labels of every nodeos_monitor_* sample
+    std::string node;
     role state = role::starting;
     bool lock_held = false;
     std::optional<double> lease_remaining;  // seconds until the lease deadline, when a lease is live
+    double lease_ttl = 0;                   // seconds, --lease-ttl
     bool nodeos_running = false;
+    candidacy candidate = candidacy::candidate;
+    std::optional<double> head_lag;         // seconds, when nodeos's API answered
+    std::optional<std::int64_t> head_block_num;
+    bool database_dirty = false;
 };
 
 // From /proc/self: what every Prometheus client library reports as process_*.

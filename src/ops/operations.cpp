@@ -29,6 +29,8 @@ char const* exit_reason(cause c) {
     switch (c) {
     case cause::exited_as_asked: return "stopped";
     case cause::start_failed: return "start_failed";
+    case cause::dirty_database: return "dirty_database";
+    case cause::producer_unhealthy: return "failed";
     default: return "exited";
     }
 }
@@ -106,7 +108,17 @@ http_reply operations::answer(std::string_view method, std::string_view path) {
     if (method != "GET") return {405, "text/plain; charset=utf-8", "only GET\n"};
     auto snap = snapshot();
     if (path == "/metrics") {
-        gauges g{snap.state, snap.lock_held, snap.lease_remaining, snap.nodeos_pid.has_value()};
+        gauges g{snap.group,
+                 snap.node,
+                 snap.state,
+                 snap.lock_held,
+                 snap.lease_remaining,
+                 seconds_of(core_.timings().ttl),
+                 snap.nodeos_pid.has_value(),
+                 snap.candidate,
+                 snap.head_lag,
+                 snap.head_block_num,
+                 snap.database_dirty};
         return {200, "text/plain; version=0.0.4; charset=utf-8",
                 render_metrics(stats_, g, read_process_stats(), NM_VERSION)};
     }
@@ -138,12 +150,25 @@ status_view operations::snapshot() const {
     s.holder = core_.holder();
     auto now = boot_clock::now();
     if (auto deadline = core_.lease_deadline()) s.lease_remaining = seconds_of(*deadline - now);
+    auto const& state = core_.state();
+    bool const paused_mode = core_.timings().standby == standby_mode::paused;
     if (nodeos_pid_ > 0) {
         s.nodeos_pid = nodeos_pid_;
-        s.nodeos_mode = name_of(core_.state().nodeos.as);
+        bool const producing = state.production.phase == production_phase::producing;
+        s.nodeos_mode = paused_mode ? (producing ? "active" : "paused") : name_of(state.nodeos.as);
         s.nodeos_uptime = seconds_of(now - nodeos_since_);
     }
     s.last_transition = last_transition_;
+    s.standby_mode = name_of(core_.timings().standby);
+    s.candidate = core_.why_not();
+    s.database_dirty = state.nodeos.dirty;
+    if (core_.timings().health_gated) {
+        s.health = name_of(state.health.phase);
+        if (state.health.answered) {
+            s.head_block_num = state.health.head_num;
+            s.head_lag = seconds_of(state.health.head_lag);
+        }
+    }
     return s;
 }
 

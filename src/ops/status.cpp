@@ -35,7 +35,15 @@ std::string render_status_json(status_view const& s) {
         {"lease_deadline_remaining_seconds", s.lease_remaining ? nlohmann::json(rounded(*s.lease_remaining)) : nullptr},
         {"nodeos", {{"pid", or_null(s.nodeos_pid)},
                     {"mode", or_null(s.nodeos_mode)},
-                    {"uptime_seconds", s.nodeos_uptime ? nlohmann::json(rounded(*s.nodeos_uptime)) : nullptr}}},
+                    {"uptime_seconds", s.nodeos_uptime ? nlohmann::json(rounded(*s.nodeos_uptime)) : nullptr},
+                    {"health", or_null(s.health)},
+                    {"head_block_num", or_null(s.head_block_num)},
+                    {"head_lag_seconds", s.head_lag ? nlohmann::json(rounded(*s.head_lag)) : nullptr},
+                    {"database_dirty", s.database_dirty}}},
+        {"standby_mode", s.standby_mode},
+        {"candidate", s.candidate == candidacy::candidate},
+        {"not_candidate_reason", s.candidate == candidacy::candidate ? nlohmann::json(nullptr)
+                                                                      : nlohmann::json(name_of(s.candidate))},
         {"healthy", healthy(s)},
     };
     if (s.last_transition) {
@@ -50,21 +58,28 @@ std::string render_status_json(status_view const& s) {
 
 std::string status_line(status_view const& s) {
     auto since = s.last_transition ? " since " + iso_time(s.last_transition->at_unix) : std::string();
+    std::string line;
     switch (s.state) {
-    case role::starting: return "starting: waiting for the lock's verdict";
-    case role::active: return "active" + since;
+    case role::starting: line = "starting: waiting for the lock's verdict"; break;
+    case role::active: line = "active" + since; break;
     case role::standby:
-        return "standby" + since + (s.holder.empty() ? ", lock holder unknown" : ", holder is " + s.holder);
+        line = "standby" + since + (s.holder.empty() ? ", lock holder unknown" : ", holder is " + s.holder);
+        break;
     case role::stopping: return "stopping: nodeos first, then the lock";
     }
-    return name_of(s.state);
+    if (s.database_dirty) {
+        line += "; nodeos's database is dirty: replay required";
+    } else if (s.state != role::active && s.candidate != candidacy::candidate) {
+        line += std::string("; not a candidate: ") + name_of(s.candidate);
+    }
+    return line;
 }
 
 bool healthy(status_view const& s) {
     if (!s.nodeos_pid || !s.nodeos_mode) return false;
     switch (s.state) {
     case role::active: return *s.nodeos_mode == "active" && s.lock_held;
-    case role::standby: return *s.nodeos_mode == "standby";
+    case role::standby: return *s.nodeos_mode == "standby" || *s.nodeos_mode == "paused";
     case role::starting:
     case role::stopping: return false;
     }

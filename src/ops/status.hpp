@@ -27,6 +27,12 @@ struct status_view {
     std::optional<std::string> nodeos_mode;  // "active" or "standby"
     std::optional<double> nodeos_uptime;     // seconds
     std::optional<transition> last_transition;
+    std::string standby_mode = "restart";
+    candidacy candidate = candidacy::candidate;
+    std::optional<std::string> health;       // with --nodeos-api: healthy, lagging, unreachable, unchecked
+    std::optional<std::int64_t> head_block_num;
+    std::optional<double> head_lag;          // seconds
+    bool database_dirty = false;
 };
 
 std::string render_status_json(status_view const& s);
@@ -35,6 +41,7 @@ std::string render_status_json(status_view const& s);
 std::string status_line(status_view const& s);
 
 // Healthy: nodeos runs, in the mode its state calls for (the loop is alive if it answers).
+// nodeos_mode is "active" or "standby" (restart mode), "active" or "paused" (paused mode).
 bool healthy(status_view const& s);
 
 // An ISO 8601 UTC time for a Unix time in seconds.

@@ -20,7 +20,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from harness import Monitor, MonitorTestCase, hold, wait_until  # noqa: E402
+from harness import Monitor, MonitorTestCase, hold, metric_samples, wait_until  # noqa: E402
 
 MAX_CONNECTIONS = 16     # http_server::limits::max_connections
 REQUEST_DEADLINE = 5.0   # http_server::limits::deadline, seconds
@@ -53,14 +53,6 @@ def raw_exchange(monitor, data, timeout=3.0):
         return b"".join(chunks).decode(errors="replace")
 
 
-def metric_samples(text):
-    """{'name{labels}': value} of a Prometheus text exposition."""
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            key, value = line.rsplit(" ", 1)
-            samples[key] = float(value)
-    return samples
 
 
 def wait_endpoint(monitor, timeout=5.0):
@@ -125,7 +117,8 @@ class OperateTest(MonitorTestCase):
         status, ctype, body = http_get(active, "/metrics")
         self.assertEqual(status, 200)
         self.assertTrue(ctype.startswith("text/plain; version=0.0.4"), ctype)
-        m = metric_samples(body)
+        # Every sample of the monitor's own names says which group and node it serves.
+        m = metric_samples(body, identity={"group": self.group, "node": active.name})
         self.assertEqual(m['nodeos_monitor_state{state="active"}'], 1)
         self.assertEqual(m['nodeos_monitor_state{state="standby"}'], 0)
         self.assertEqual(m["nodeos_monitor_lock_held"], 1)
@@ -136,7 +129,7 @@ class OperateTest(MonitorTestCase):
         self.assertGreater(m["nodeos_monitor_blocks_produced_total"], 0)
         self.assertGreater(m["process_resident_memory_bytes"], 1e6)
         self.assertGreater(m["process_open_fds"], 3)
-        self.assertIn('nodeos_monitor_build_info{version="', body)
+        self.assertIn(f'nodeos_monitor_build_info{{group="{self.group}",node="{active.name}",version="', body)
         self.assertIn("# TYPE nodeos_monitor_keepalive_duration_seconds histogram", body)
         for line in body.splitlines():
             if line.startswith("# TYPE") and line.endswith(" counter"):

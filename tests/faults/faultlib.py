@@ -152,7 +152,7 @@ class Node:
     """A monitor with its own link to etcd and its own nodeos fault controls."""
 
     def __init__(self, workdir, name, cluster, ledger, group, ttl, stop_timeout, block_ms=50,
-                 sim_args=(), start=True):
+                 sim_args=(), start=True, **monitor_args):
         self.name = name
         self.link = ClientLink(name, cluster)
         self.control = os.path.join(workdir, f"control-{name}")
@@ -161,7 +161,7 @@ class Node:
                                stop_timeout=stop_timeout, ledger=ledger, block_ms=block_ms,
                                sim_args=[f"--fault-control={self.control}", *sim_args],
                                overrides={"--nodeos": SICK_NODEOS},
-                               start=False)
+                               start=False, **monitor_args)
         if start:
             self.monitor.start()
         self.history = [self.monitor]  # every monitor process this node ran
@@ -331,14 +331,14 @@ class FaultCase(WorkdirCase):
         return next(n for n in self.nodes if n.name == name)
 
     def start_nodes(self, names=("node-a", "node-b"), **kwargs):
-        """Starts the nodes; waits for one producer and every other running a validator;
-        returns (active, [others])."""
+        """Starts the nodes; waits for one producer and every other standing by (a
+        validator, or paused); returns (active, [others])."""
         nodes = [self.node(n, **kwargs) for n in names]
         active = self.wait_producer(self.ttl + 10)
         others = [n for n in nodes if n is not active]
-        active.monitor.wait_nodeos_mode("producer", 5)
+        active.monitor.wait_producing(5)
         for n in others:
-            n.monitor.wait_nodeos_mode("validator", self.ttl + 5)
+            n.monitor.wait_standby(self.ttl + 5)
         return active, others
 
     def restart_producer(self):

@@ -8,6 +8,7 @@ Run one with: python3 tests/faults/scenarios.py Faults.test_partition_blackhole
 (NM_MONITOR names the binary; default build/nodeos-monitor). TTL 3 s, stop timeout 4 s."""
 
 import os
+import re
 import signal
 import sys
 import time
@@ -424,7 +425,9 @@ class Faults(Scenario):
         """SIGTERM to the active monitor whose nodeos ignores SIGTERM: SIGKILL after the
         stop timeout, exit 0 within it plus the bound, B takes over after, no overlap."""
         a, (b,) = self.start_nodes(stop_timeout=2)
-        a.nodeos_fault("ignore-sigterm", "all")
+        # As a producer only: a validator that ignores SIGTERM could not be promoted but by
+        # SIGKILL, and its dirty database would be replayed first.
+        a.nodeos_fault("ignore-sigterm", "producer")
         b.nodeos_fault("ignore-sigterm", "producer")
         a, (b,) = self.restart_producer()
         sent = time.monotonic_ns()
@@ -448,6 +451,97 @@ class Faults(Scenario):
         first = self.ledger.wait_first_block(sent, b.name, took + 3, f"{b.name} to take over")
         self.report("slow shutdown: SIGTERM to exit", f"{took * 1000:.0f} ms; peer's first "
                     f"block {ms(first['t'] - sent):.0f} ms after the SIGTERM")
+        self.assert_no_overlap()
+
+
+class PausedFaults(Scenario):
+    """Hot standby (--standby-mode paused): every node runs the producer config, paused; a
+    fence is a pause, confirmed and waited out for one block interval, and a SIGKILL only
+    when the pause cannot be confirmed in time."""
+
+    def start_paused(self, **kwargs):
+        a, (b,) = self.start_nodes(standby_mode="paused", **kwargs)
+        return a, b
+
+    def test_paused_partition_fenced_by_pause(self):
+        """The producer cut off from etcd is paused before its lease deadline: its last
+        block (the one in progress at the pause included) comes first, its nodeos lives on
+        (no SIGKILL, no dirty database), and the peer resumes once the lease expired."""
+        a, b = self.start_paused()
+        pid = a.monitor.wait_producing(2)
+        standby_pid = b.monitor.wait_standby(2)
+        mark = a.monitor.log_mark()
+        t0 = time.monotonic_ns()
+        a.link.set("blackhole")
+        latest = t0 + self.ttl * NS  # the latest possible lease deadline
+        paused = wait_until(lambda: self.ledger.events("paused", pid=pid, after=t0), self.ttl + 1,
+                            f"{a.name}'s producer to be paused by the fence")[0]
+        last = self.ledger.last_block_time(a.name, pid)
+        self.assertLess(paused["t"], latest, "the pause took effect after the lease deadline")
+        self.assertLess(last, latest, "a block was signed after the lease deadline")
+        first = self.ledger.wait_first_block(t0, b.name, 2 * self.ttl + LIVENESS_SLACK,
+                                             f"{b.name} to resume while {a.name} is cut off")
+        self.assertGreater(first["t"], last)
+        self.assertTrue(pid_alive(pid), "the fenced producer was killed, not paused")
+        self.assertEqual(b.monitor.latest_nodeos()["pid"], standby_pid, "the standby was restarted")
+        a.monitor.wait_for_log(r"pause nodeos: .* \[fence_deadline\]$", 1, since=mark,
+                               flags=re.MULTILINE)
+        self.assertNotRegex(a.monitor.log_text(mark), r"SIGKILL to nodeos", "a fence by pause needs no kill")
+        self.assert_no_overlap()
+        self.report("fenced by pause: margin (latest lease deadline minus the pause taking effect)",
+                    f"{ms(latest - paused['t']):.0f} ms; last block {ms(latest - last):.0f} ms before")
+        # Healed, the old producer stands by, paused, with the same nodeos.
+        a.link.heal()
+        hold(lambda: pid_alive(pid) and not a.monitor.producing_now(pid), 2 * self.ttl,
+             f"{a.name} standing by with its paused nodeos after the heal")
+        self.assert_no_overlap()
+
+    def pause_refused(self, mode):
+        """The producer cut off from etcd, its pause hanging, answered with an error, or
+        acknowledged and ignored: it is killed before its lease deadline."""
+        a, b = self.start_paused()
+        pid = a.monitor.wait_producing(2)
+        a.nodeos_fault("pause", mode)
+        t0 = time.monotonic_ns()
+        a.link.set("blackhole")
+        margin = self.assert_fenced_before(a, pid, t0 + self.ttl * NS, self.ttl + 1)
+        self.ledger.wait_first_block(t0, b.name, 2 * self.ttl + LIVENESS_SLACK,
+                                     f"{b.name} to resume while {a.name} is cut off")
+        a.monitor.wait_for_log(r"SIGKILL to nodeos pid \d+: .*\[fence_deadline\]$", 1, flags=re.MULTILINE)
+        self.assert_no_overlap()
+        self.report(f"pause {mode}: fence margin (latest lease deadline minus last block)",
+                    f"{margin * 1000:.0f} ms")
+        a.nodeos_fault("pause", None)
+        a.link.heal()
+        # Killed, its database is dirty: replayed (--dirty-db-args), then standing by again.
+        a.monitor.wait_for_log(r"\[dirty_database, nodeos running -> down\]", self.ttl + 5)
+        a.monitor.wait_standby(self.ttl + 10)
+        self.assert_no_overlap()
+
+    def test_paused_partition_pause_hangs(self):
+        self.pause_refused("hang")
+
+    def test_paused_partition_pause_refused(self):
+        self.pause_refused("error")
+
+    def test_paused_partition_pause_ignored(self):
+        self.pause_refused("ignore")
+
+    def test_paused_producer_api_hangs(self):
+        """The producer's API stops answering: it has failed. It is paused if it can be, else
+        killed, the lock is handed over, and it is restarted; the peer resumes."""
+        a, b = self.start_paused()
+        pid = a.monitor.wait_producing(2)
+        t0 = time.monotonic_ns()
+        a.nodeos_fault("api", "hang")
+        wait_until(lambda: not pid_alive(pid), 5, f"{a.name}'s hung producer to be stopped")
+        first = self.ledger.wait_first_block(t0, b.name, 5, f"{b.name} to take over from the hung producer")
+        a.monitor.wait_for_log(r"the producer has failed: its API has not answered .*\[producer_unhealthy\]$", 1,
+                               flags=re.MULTILINE)
+        self.assert_no_overlap()
+        self.report("hung producer API: peer's first block after the API hung", f"{ms(first['t'] - t0):.0f} ms")
+        a.nodeos_fault("api", None)
+        a.monitor.wait_standby(10)  # restarted (its database replayed), standing by
         self.assert_no_overlap()
 
 

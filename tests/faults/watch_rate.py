@@ -31,7 +31,7 @@ from harness import (  # noqa: E402
     wait_single_producer)
 from proxy import Proxy  # noqa: E402
 
-WATCH_METRIC = re.compile(r'^nodeos_monitor_etcd_requests_total\{kind="watch"\} (\S+)$', re.M)
+WATCH_METRIC = re.compile(r'^nodeos_monitor_etcd_requests_total\{[^}]*kind="watch"\} (\S+)$', re.M)
 
 
 def metric_watches(monitor):

@@ -18,7 +18,8 @@ using namespace std::chrono_literals;
 inline identity const me{"me", "inst-me"};
 
 // A command as tests name it: "grant", "renew 7", "campaign", "release 7", "watch 101",
-// "start active", "SIGTERM", "SIGKILL", "exit 0".
+// "start active", "start active paused replay", "check health", "pause", "resume",
+// "SIGTERM", "SIGKILL", "exit 0".
 inline std::string command_name(action const& a) {
     std::ostringstream out;
     std::visit(
@@ -27,9 +28,14 @@ inline std::string command_name(action const& a) {
             if constexpr (std::is_same_v<T, act::grant>) out << "grant";
             else if constexpr (std::is_same_v<T, act::renew>) out << "renew " << w.lease;
             else if constexpr (std::is_same_v<T, act::campaign>) out << "campaign";
+            else if constexpr (std::is_same_v<T, act::read_group>) out << "read group";
             else if constexpr (std::is_same_v<T, act::release>) out << "release " << w.lease;
             else if constexpr (std::is_same_v<T, act::watch>) out << "watch " << w.from_revision;
-            else if constexpr (std::is_same_v<T, act::start_nodeos>) out << "start " << name_of(w.as);
+            else if constexpr (std::is_same_v<T, act::start_nodeos>)
+                out << "start " << name_of(w.as) << (w.paused ? " paused" : "") << (w.replay ? " replay" : "");
+            else if constexpr (std::is_same_v<T, act::check_health>) out << "check health";
+            else if constexpr (std::is_same_v<T, act::set_production>) out << (w.paused ? "pause" : "resume");
+            else if constexpr (std::is_same_v<T, act::publish>) out << "publish " << w.lease;
             else if constexpr (std::is_same_v<T, act::signal_nodeos>) out << "SIG" << sigabbrev_np(w.signal);
             else if constexpr (std::is_same_v<T, act::exit>) out << "exit " << w.code;
             else if constexpr (std::is_same_v<T, act::note>) out << "note";
@@ -70,11 +76,44 @@ struct in_state {
         p = policy::from(t, stop);
         return *this;
     }
+    // Hot standby: nodeos runs the producer config, paused; health is checked.
+    in_state& paused_mode(bool dirty_recovery = false) {
+        p = policy::from(policy::settings{.ttl = 10s, .standby = standby_mode::paused, .dirty_recovery = dirty_recovery});
+        return *this;
+    }
+    // Restart mode with --nodeos-api (and --dirty-db-args).
+    in_state& gated(bool dirty_recovery = false) {
+        p = policy::from(policy::settings{.ttl = 10s, .health_gated = true, .dirty_recovery = dirty_recovery});
+        return *this;
+    }
+    // nodeos answered a health check just now (head #500, `lag` old), and the next one,
+    // request 30, is in flight (so that no check is due meanwhile).
+    in_state& health(health_phase phase, duration lag = 300ms) {
+        s.health = health_state{.phase = phase, .request = 30, .sent_at = now, .next_check = now + p.health_interval,
+                                .answered = true,
+                                .answered_at = now, .head_num = 500, .head_lag = lag, .head_moved_at = now,
+                                .fresh_head_num = lag <= p.max_head_lag ? 500 : 0};
+        return *this;
+    }
+    in_state& checking(std::uint64_t request) {
+        s.health.request = request;
+        return *this;
+    }
+    in_state& production(production_phase phase, std::uint64_t request = 0) {
+        s.production = production_state{.phase = phase, .request = request, .drained_at = now + p.block_interval};
+        if (s.nodeos.phase == nodeos_phase::running)
+            s.current_role = phase == production_phase::producing ? role::active : role::standby;
+        return *this;
+    }
     // Lease 7, renewed just now (or `left` before its deadline).
     in_state& lease_live(std::optional<duration> left_ = {}) {
         auto const left = left_.value_or(p.ttl);
         s.lease = lease_state{.phase = lease_phase::live, .id = 7, .ttl = p.ttl, .deadline = now + left,
                               .next_renew = now + left - p.ttl + p.ttl / 3};
+        // Its member record written under it, and not due again for a long while: the rows
+        // of the registry set their own. A watch reports the group's keys.
+        s.registry = registry_state{.lease = 7, .next_write = now + 1h, .refresh_at = now + 1h};
+        s.watch = watch_state{.phase = watch_phase::open, .opened_at = now};
         return *this;
     }
     in_state& lease_in_flight(lease_phase phase, std::uint64_t request, std::int64_t id = 7) {
@@ -124,10 +163,23 @@ struct in_state {
         s.etcd_failing = true;
         return *this;
     }
+    in_state& control(group_control c) {
+        s.control = std::move(c);
+        return *this;
+    }
     in_state& stopping() {
         s.stop_signals = 1;
         s.current_role = role::stopping;
         return *this;
+    }
+    // Paused mode, healthy: a paused standby behind another holder, and the producer.
+    in_state& paused_standby() {
+        return lease_live().lock(lock_view::theirs, "peer (x)").watch(watch_phase::open, now)
+            .nodeos(nodeos_phase::running, mode::active).production(production_phase::paused).health(health_phase::healthy);
+    }
+    in_state& paused_producer() {
+        return lease_live().lock(lock_view::mine).watch(watch_phase::open, now).nodeos(nodeos_phase::running, mode::active)
+            .production(production_phase::producing).health(health_phase::healthy);
     }
     // The common rows: a producer, and a validator behind another holder.
     in_state& producer() { return lease_live().lock(lock_view::mine).watch(watch_phase::open, now).nodeos(nodeos_phase::running, mode::active); }
@@ -278,9 +330,19 @@ struct rig {
     }
 
     // Happy path helpers.
-    void grant_ok() {
+    // Grants the lease asked for; the read of the group's keys that follows finds the lock
+    // held by `holder`, or free.
+    void grant_ok(std::optional<std::string> holder = std::nullopt) {
         auto g = expect<act::grant>("a lease grant");
         feed(fact::lease_granted{g.request, lease_id, p.ttl, now});
+        if (find<act::read_group>()) read_result(holder);
+    }
+    // Answers the read of the group's keys: the lock held by `node`, or free.
+    void read_result(std::optional<std::string> node = std::nullopt, std::int64_t their_lease = 99) {
+        auto r = expect<act::read_group>("a read of the group's keys");
+        std::optional<lock_holder> h;
+        if (node) h = lock_holder{*node, "x", their_lease, {}};
+        feed(fact::group_read{r.request, ++revision, h, {}});
     }
     void campaign_result(bool won, std::string node = "peer", std::int64_t their_lease = 99) {
         auto c = expect<act::campaign>("a campaign");
@@ -297,8 +359,7 @@ struct rig {
     }
     void become_standby() {
         feed(fact::start{});
-        grant_ok();
-        campaign_result(false);
+        grant_ok("peer");
         BOOST_REQUIRE_MESSAGE(started(mode::standby), "expected a standby start in: " + listing());
     }
 };

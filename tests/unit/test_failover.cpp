@@ -19,12 +19,14 @@ BOOST_AUTO_TEST_CASE(waits_for_the_lock_verdict_then_starts_active) {
     r.feed(fact::start{});
     r.expect<act::grant>("a lease grant");
     BOOST_TEST(!r.find<act::start_nodeos>());  // no needless standby start
-    r.grant_ok();
-    r.expect<act::campaign>("a campaign right after the grant");
+    auto g = r.expect<act::grant>("a lease grant");
+    r.feed(fact::lease_granted{g.request, r.lease_id, r.p.ttl, r.now});
+    r.read_result();  // the group's keys first: the lock is free
+    BOOST_TEST(r.expect<act::watch>("a watch after the read").from_revision == r.revision + 1);
+    r.expect<act::campaign>("a campaign right after the read");
     r.campaign_result(true);
     BOOST_TEST(r.started(mode::active));
     BOOST_TEST((r.cause_of<act::start_nodeos>() == cause::holds_lock));
-    BOOST_TEST(r.expect<act::watch>("a watch").from_revision == r.revision + 1);
     BOOST_TEST(r.core.holds_lock());
 }
 
@@ -210,8 +212,8 @@ BOOST_AUTO_TEST_CASE(watch_end_rereads_the_key_and_keeps_the_producer) {
     r.feed(fact::watch_ended{"connection reset"});
     BOOST_TEST(!r.signalled(SIGKILL));
     r.advance(r.p.retry_min);
-    auto c = r.expect<act::campaign>("a re-read of the key");
-    r.feed(fact::campaign_answered{c.request, false, 400, lock_holder{"me", "inst-me", r.lease_id, {}}});
+    auto c = r.expect<act::read_group>("a re-read of the key");
+    r.feed(fact::group_read{c.request, 400, lock_holder{"me", "inst-me", r.lease_id, {}}, {}});
     BOOST_TEST(r.core.holds_lock());
     BOOST_TEST(r.expect<act::watch>("a new watch").from_revision == 401);
     BOOST_TEST(!r.signalled(SIGKILL));
@@ -427,15 +429,24 @@ BOOST_AUTO_TEST_SUITE_END()
 
 // Random faults at random moments against a model of etcd (leases that expire on the
 // server, the lock key, a peer, leader changes that extend every lease, answers lost after
-// the request took effect) and of nodeos: whatever happens, a producer runs only while the
-// server's lock key is held by a live lease of this very monitor.
+// the request took effect) and of nodeos (crashes, slow stops, a dirty database, its API:
+// health answers fresh or lagging, pauses that let one more block through, answers lost
+// after the call took effect), in both standby modes: whatever happens, nodeos signs
+// blocks only while the server's lock key is held by a live lease of this very monitor.
 BOOST_AUTO_TEST_CASE(random_faults_never_leave_a_producer_without_the_lock_on_the_server) {
-    long producer_checks = 0;  // how often a live producer was checked, over every seed
+    long producer_checks = 0;  // how often a signing nodeos was checked, over every seed
     long adoptions = 0;        // how often the core adopted its own earlier lease (K5)
-    for (unsigned seed = 1; seed <= 300; ++seed) {
+    long paused_checks = 0;    // ... of them in paused mode
+    for (unsigned seed = 1; seed <= 600; ++seed) {
         std::mt19937 rng(seed);
         auto chance = [&](int percent) { return static_cast<int>(rng() % 100) < percent; };
-        policy p = policy::from(seconds(2 + seed % 9), seconds(1 + seed % 5));
+        bool const paused_mode = seed % 2 == 0;
+        policy p = policy::from(policy::settings{.ttl = seconds(2 + seed % 9),
+                                                 .stop_timeout = seconds(1 + seed % 5),
+                                                 .standby = paused_mode ? standby_mode::paused : standby_mode::restart,
+                                                 .health_gated = seed % 4 == 1,
+                                                 .dirty_recovery = seed % 3 == 0,
+                                                 .block_interval = milliseconds(paused_mode ? 200 : 500)});
         failover core(p, me);
         time_point now = time_point{} + 1000s;
 
@@ -444,14 +455,31 @@ BOOST_AUTO_TEST_CASE(random_faults_never_leave_a_producer_without_the_lock_on_th
         std::optional<lock_holder> key;
         std::int64_t next_lease = 1;
         lock_holder const peer{"peer", "x", 0, {}};
+        group_control control;  // the control keys, as an operator set them
         auto expire = [&] {
             std::erase_if(leases, [&](auto const& l) { return l.second <= now; });
             if (key && !leases.contains(key->lease)) key.reset();
         };
 
-        struct pending { std::variant<act::grant, act::renew, act::campaign, act::release> what; time_point sent; };
+        // nodeos: alive, with which config; in paused mode whether it produces, and until
+        // when the block in progress at a pause may still be signed.
+        bool alive = false, active = false, termed = false, producing = false, exited = false;
+        time_point drain_until{};
+        std::int64_t head = 100;
+        int incarnation = 0;  // an API call reaches only the nodeos process it was sent to
+        auto signing = [&] {
+            if (!alive) return false;
+            return paused_mode ? producing || now < drain_until : active;
+        };
+
+        struct pending {
+            std::variant<act::grant, act::renew, act::campaign, act::read_group, act::release, act::check_health,
+                         act::set_production, act::publish>
+                what;
+            time_point sent;
+            int incarnation = 0;
+        };
         std::vector<pending> requests;
-        bool alive = false, active = false, termed = false, exited = false;
         std::vector<action> out;
 
         auto run = [&](fact_t const& f) {
@@ -460,9 +488,11 @@ BOOST_AUTO_TEST_CASE(random_faults_never_leave_a_producer_without_the_lock_on_th
                 if (a.why == cause::own_lease_survives && std::holds_alternative<act::renew>(a.what)) ++adoptions;
                 if (auto s = std::get_if<act::start_nodeos>(&a.what)) {
                     BOOST_REQUIRE_MESSAGE(!alive, "seed " << seed << ": start while nodeos runs");
-                    alive = true, active = s->as == mode::active, termed = false;
+                    BOOST_REQUIRE_MESSAGE(s->paused == paused_mode, "seed " << seed << ": a start ignores the mode");
+                    alive = true, active = s->as == mode::active, termed = false, producing = false, ++incarnation;
+                    drain_until = {};  // a new process: the old one's last block is its own
                 } else if (auto g = std::get_if<act::signal_nodeos>(&a.what)) {
-                    if (g->signal == SIGKILL) alive = false;  // the model reaps it below
+                    if (g->signal == SIGKILL) alive = false, producing = false, drain_until = {};  // reaped below
                     if (g->signal == SIGTERM) termed = true;
                 } else if (auto r = std::get_if<act::grant>(&a.what)) {
                     requests.push_back({*r, now});
@@ -470,29 +500,38 @@ BOOST_AUTO_TEST_CASE(random_faults_never_leave_a_producer_without_the_lock_on_th
                     requests.push_back({*k, now});
                 } else if (auto c = std::get_if<act::campaign>(&a.what)) {
                     requests.push_back({*c, now});
+                } else if (auto rg = std::get_if<act::read_group>(&a.what)) {
+                    requests.push_back({*rg, now});
                 } else if (auto l = std::get_if<act::release>(&a.what)) {
                     requests.push_back({*l, now});
+                } else if (auto h = std::get_if<act::check_health>(&a.what)) {
+                    requests.push_back({*h, now, incarnation});
+                } else if (auto sp = std::get_if<act::set_production>(&a.what)) {
+                    requests.push_back({*sp, now, incarnation});
+                } else if (auto pb = std::get_if<act::publish>(&a.what)) {
+                    requests.push_back({*pb, now});
                 } else if (std::get_if<act::exit>(&a.what)) {
                     exited = true;
                 }
             }
         };
-        // Safety: while a producer is alive, the server's lock is this monitor's.
+        // Safety: while nodeos may sign, the server's lock is this monitor's.
         auto check = [&](int step) {
             expire();
-            if (alive && active) {
+            if (signing()) {
                 ++producer_checks;
+                if (paused_mode) ++paused_checks;
                 BOOST_REQUIRE_MESSAGE(key && key->instance == me.instance,
-                                      "seed " << seed << " step " << step << ": a producer runs while the server's lock is "
+                                      "seed " << seed << " step " << step << ": nodeos signs while the server's lock is "
                                               << (key ? "held by " + key->node : std::string("free")));
             }
         };
-        // The server carries out a request; the answer may then be lost.
+        // The server, or nodeos, carries out a request; the answer may then be lost.
         auto serve = [&](pending const& req, bool answer) {
             std::visit(
                 [&](auto const& r) {
                     using T = std::decay_t<decltype(r)>;
-                    // etcd handled it somewhere between the send and now.
+                    // Handled somewhere between the send and now.
                     auto handled = req.sent + (now - req.sent) * static_cast<int>(rng() % 101) / 100;
                     if constexpr (std::is_same_v<T, act::grant>) {
                         auto id = next_lease++;
@@ -515,10 +554,33 @@ BOOST_AUTO_TEST_CASE(random_faults_never_leave_a_producer_without_the_lock_on_th
                         if (won) key = lock_holder{me.node, me.instance, r.lease, {}};
                         if (answer) run(fact::campaign_answered{r.request, won, now.time_since_epoch().count(),
                                                                 won ? std::nullopt : key});
-                    } else {
+                    } else if constexpr (std::is_same_v<T, act::release>) {
                         leases.erase(r.lease);
                         if (key && key->lease == r.lease) key.reset();
                         if (answer) run(fact::revoke_answered{r.request});
+                    } else if constexpr (std::is_same_v<T, act::read_group>) {
+                        if (answer) run(fact::group_read{r.request, now.time_since_epoch().count(), key, control});
+                    } else if constexpr (std::is_same_v<T, act::publish>) {
+                        if (!leases.contains(r.lease)) {
+                            if (answer) run(fact::request_failed{r.request, failure::not_found, "lease not found"});
+                            return;
+                        }
+                        if (answer) run(fact::published{r.request});
+                    } else if constexpr (std::is_same_v<T, act::check_health>) {
+                        if (!alive || req.incarnation != incarnation) {
+                            if (answer) run(fact::request_failed{r.request, failure::unavailable, "connection refused"});
+                            return;
+                        }
+                        if (chance(70)) ++head;
+                        if (answer) run(fact::health_answered{r.request, head, chance(80) ? 300ms : 20s});
+                    } else {
+                        if (!alive || req.incarnation != incarnation) {
+                            if (answer) run(fact::request_failed{r.request, failure::unavailable, "connection refused"});
+                            return;
+                        }
+                        if (r.paused && producing) producing = false, drain_until = handled + p.block_interval;
+                        if (!r.paused) producing = true;
+                        if (answer) run(fact::production_answered{r.request, !producing});
                     }
                 },
                 req.what);
@@ -535,7 +597,7 @@ BOOST_AUTO_TEST_CASE(random_faults_never_leave_a_producer_without_the_lock_on_th
                 if (chance(70)) {
                     serve(req, true);
                 } else {
-                    if (chance(50)) serve(req, false);  // done on the server, the answer lost
+                    if (chance(50)) serve(req, false);  // done, the answer lost
                     std::visit([&](auto const& r) { run(fact::request_failed{r.request, failure::timed_out, "fault"}); },
                                req.what);
                 }
@@ -553,8 +615,12 @@ BOOST_AUTO_TEST_CASE(random_faults_never_leave_a_producer_without_the_lock_on_th
             } else if (pick < 79 && !alive && core.state().nodeos.phase != nodeos_phase::down) {
                 run(fact::nodeos_exited{"killed by signal 9"});
             } else if (pick < 83 && alive && (termed || chance(10))) {
-                alive = false;
-                run(fact::nodeos_exited{"exit code 0"});
+                alive = false, producing = false, drain_until = {};
+                if (!termed && chance(30)) {
+                    run(fact::nodeos_exited{"exit code 2", 2, true});  // a dirty database, at its start
+                } else {
+                    run(fact::nodeos_exited{"exit code 0", 0});
+                }
             } else if (pick < 86) {
                 key.reset();  // an operator deletes the key
                 run(fact::key_deleted{step});
@@ -566,16 +632,29 @@ BOOST_AUTO_TEST_CASE(random_faults_never_leave_a_producer_without_the_lock_on_th
                 run(fact::key_written{step, *key});
             } else if (pick < 92) {
                 for (auto& l : leases) l.second = std::max(l.second, now + p.ttl);  // a new etcd leader
-            } else if (pick < 96) {
+            } else if (pick < 95) {
                 run(fact::watch_ended{"reset"});
+            } else if (pick < 96) {
+                // An operator: clears everything, or pauses, or asks for a switchover to the
+                // peer (ready or not) or to this node.
+                control = {};
+                if (chance(50)) {
+                    control.group_paused = chance(30);
+                    control.node_paused = chance(10);
+                    if (chance(50)) control.switchover_to = chance(70) ? "peer" : me.node;
+                    control.switchover_target_ready = chance(70);
+                }
+                run(fact::control_changed{control});
             } else if (pick < 97) {
                 run(fact::stop_requested{"SIGTERM"});
             }
         }
     }
-    BOOST_TEST_MESSAGE("producer checks: " << producer_checks << ", adoptions: " << adoptions);
-    BOOST_TEST(producer_checks > 1000, "the model must reach an active producer often; it did " << producer_checks
-                                                                                               << " times");
+    BOOST_TEST_MESSAGE("signing checks: " << producer_checks << " (" << paused_checks << " in paused mode), adoptions: "
+                                          << adoptions);
+    BOOST_TEST(producer_checks > 1000, "the model must reach a signing nodeos often; it did " << producer_checks
+                                                                                             << " times");
+    BOOST_TEST(paused_checks > 500, "... in paused mode too; it did " << paused_checks << " times");
     BOOST_TEST(adoptions > 10, "the model must make the core adopt its own surviving lease; it did " << adoptions
                                                                                                      << " times");
 }

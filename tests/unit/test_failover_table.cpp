@@ -41,7 +41,8 @@ BOOST_AUTO_TEST_CASE(L2_granted_lease_is_live_from_its_send_time) {
     auto sent = r.now - 300ms;
     r.feed(fact::lease_granted{11, 8, 10s, sent});
     r.expect_change(lease_phase::granting, lease_phase::live, cause::lease_granted);
-    r.expect_commands({{"campaign", cause::lock_may_be_free}});
+    // The group's keys are read (and then watched) under a first lease; the record written.
+    r.expect_commands({{"read group", cause::reread_key}, {"publish 8", cause::member_changed}});
     BOOST_TEST((r.state().lease.deadline == sent + 10s));
     BOOST_TEST((r.state().lease.next_renew == sent + r.p.renew_interval));
     BOOST_TEST(r.state().lease.id == 8);
@@ -156,7 +157,8 @@ BOOST_AUTO_TEST_CASE(L9_adopted_lease_is_live_once_renewed) {
     auto sent = r.now - 20ms;
     r.feed(fact::keepalive_answered{11, 10s, sent});
     r.expect_change(lease_phase::adopting, lease_phase::live, cause::lease_adopted);
-    r.expect_commands({{"campaign", cause::lock_may_be_free}});
+    // K14 then confirms that its key is still the lock.
+    r.expect_commands({{"read group", cause::reread_key}, {"publish 5", cause::member_changed}});
     BOOST_TEST((r.state().lease.deadline == sent + 10s));
     BOOST_TEST(r.state().lease.id == 5);
 }
@@ -214,7 +216,7 @@ BOOST_AUTO_TEST_CASE(K2_won_campaign_takes_the_lock) {
     rig r(in_state{}.lease_live().campaigning(21).nodeos(nodeos_phase::running, mode::standby));
     r.feed(fact::campaign_answered{21, true, 500, std::nullopt});
     r.expect_change(lock_view::unknown, lock_view::mine, cause::lock_acquired);
-    r.expect_commands({{"watch 501", cause::watch_key}, {"SIGTERM", cause::promote}});
+    r.expect_commands({{"SIGTERM", cause::promote}});  // the watch is already open (K14)
     BOOST_TEST(r.core.holds_lock());
 
     // Held under this node's own lease (a re-read): the same.
@@ -227,7 +229,7 @@ BOOST_AUTO_TEST_CASE(K3_lost_campaign_names_the_holder) {
     rig r(in_state{}.lease_live().campaigning(21).nodeos(nodeos_phase::running, mode::standby));
     r.feed(fact::campaign_answered{21, false, 500, peer()});
     r.expect_change(lock_view::unknown, lock_view::theirs, cause::lock_held_by_other);
-    r.expect_commands({{"watch 501", cause::watch_key}});
+    r.expect_commands({});
     BOOST_TEST(r.core.holder() == "peer (x)");
     // A foreign value names its holder by itself.
     rig go(in_state{}.lease_live().campaigning(21).nodeos(nodeos_phase::running, mode::standby));
@@ -239,7 +241,7 @@ BOOST_AUTO_TEST_CASE(K4_reread_finding_another_holder_kills_the_producer) {
     rig r(in_state{}.producer().campaigning(21));
     r.feed(fact::campaign_answered{21, false, 500, peer()});
     r.expect_change(lock_view::mine, lock_view::theirs, cause::lock_taken);
-    r.expect_commands({{"watch 501", cause::watch_key}, {"SIGKILL", cause::fence_lost_lock}});
+    r.expect_commands({{"SIGKILL", cause::fence_lost_lock}});
 }
 
 BOOST_AUTO_TEST_CASE(K5_own_earlier_lease_is_adopted) {
@@ -306,19 +308,43 @@ BOOST_AUTO_TEST_CASE(K11_key_written_by_another_names_the_holder) {
     r.expect_commands({});
 }
 
-BOOST_AUTO_TEST_CASE(K12_reread_when_due_for_the_holder_or_a_candidate) {
-    auto st = in_state{}.producer().watch(watch_phase::broken, in_state{}.now);
+BOOST_AUTO_TEST_CASE(K12_every_node_reads_the_group_when_no_watch_is_open) {
+    auto st = in_state{}.producer().watch(watch_phase::broken, in_state{}.now + 100ms);
     rig r(st);
     r.feed(fact::tick{});
-    r.expect_commands({{"campaign", cause::reread_key}});
-
-    rig v(in_state{}.validator().watch(watch_phase::broken, in_state{}.now));
-    v.feed(fact::tick{});
-    v.expect_commands({{"campaign", cause::reread_key}});
-
+    r.expect_commands({});  // not before its time
+    r.tick_at(st.now + 100ms);
+    r.expect_commands({{"read group", cause::reread_key}});
+    // Not only candidates: a crash-looping standby must still learn of a pause or a holder.
     rig sick(in_state{}.validator().watch(watch_phase::broken, in_state{}.now).crashes(3));
     sick.feed(fact::tick{});
-    sick.expect_commands({});
+    sick.expect_commands({{"read group", cause::reread_key}});
+    // At start: a first lease, no watch yet.
+    rig start(in_state{}.lease_live().watch(watch_phase::idle).nodeos(nodeos_phase::running, mode::standby));
+    start.feed(fact::tick{});
+    start.expect_commands({{"read group", cause::reread_key}});
+}
+
+BOOST_AUTO_TEST_CASE(K14_the_groups_keys_tell_every_node_the_holder_and_the_control) {
+    rig r(in_state{}.lease_live().watch(watch_phase::idle).campaigning(21).crashes(3)
+              .nodeos(nodeos_phase::running, mode::standby));
+    r.feed(fact::group_read{21, 700, peer(), {.group_paused = true}});
+    r.expect_change(lock_view::unknown, lock_view::theirs, cause::group_read);
+    BOOST_TEST(r.core.holder() == "peer (x)");  // a non-candidate still knows who holds the lock
+    BOOST_TEST(r.state().control.group_paused);
+    r.expect_commands({{"watch 701", cause::watch_key}});
+    // Its own key: it holds the lock; none: free (a candidate campaigns at once).
+    rig own(in_state{}.lease_live().watch(watch_phase::idle).campaigning(21).nodeos(nodeos_phase::running, mode::standby));
+    own.feed(fact::group_read{21, 700, lock_holder{"me", "inst-me", 7, {}}, {}});
+    own.expect_change(lock_view::unknown, lock_view::mine, cause::group_read);
+    rig free(in_state{}.lease_live().watch(watch_phase::idle).campaigning(21).nodeos(nodeos_phase::running, mode::standby));
+    free.feed(fact::group_read{21, 700, std::nullopt, {}});
+    free.expect_commands({{"watch 701", cause::watch_key}, {"campaign", cause::lock_may_be_free}});
+    // The producer reading its key gone has lost the lock.
+    rig gone(in_state{}.producer().watch(watch_phase::broken).campaigning(21));
+    gone.feed(fact::group_read{21, 700, std::nullopt, {}});
+    gone.expect_change(lock_view::mine, lock_view::unknown, cause::key_deleted);
+    BOOST_TEST(gone.signalled(SIGKILL));
 }
 
 BOOST_AUTO_TEST_CASE(K13_lost_lease_takes_the_lock_with_it) {
@@ -332,11 +358,15 @@ BOOST_AUTO_TEST_CASE(K13_lost_lease_takes_the_lock_with_it) {
 // ---- watch ---------------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(W1_every_read_of_the_key_opens_a_watch_after_it) {
-    rig r(in_state{}.lease_live().campaigning(21).nodeos(nodeos_phase::running, mode::standby));
-    r.feed(fact::campaign_answered{21, false, 700, peer()});
+    rig r(in_state{}.lease_live().watch(watch_phase::idle).campaigning(21).nodeos(nodeos_phase::running, mode::standby));
+    r.feed(fact::group_read{21, 700, peer(), {}});
     BOOST_TEST(r.expect<act::watch>("a watch").from_revision == 701);
     r.expect_change(watch_phase::idle, watch_phase::open, cause::watch_key);
     BOOST_TEST((r.state().watch.opened_at == r.now));
+    // An open watch is not replaced by the next read.
+    r.feed(fact::key_deleted{702});
+    r.feed(fact::campaign_answered{r.state().lock.request, false, 703, peer()});
+    BOOST_TEST(!r.find<act::watch>());
 }
 
 BOOST_AUTO_TEST_CASE(W2_dying_watches_back_off_to_one_read_per_renew_interval) {
@@ -351,10 +381,10 @@ BOOST_AUTO_TEST_CASE(W2_dying_watches_back_off_to_one_read_per_renew_interval) {
         auto ended = r.now;
         // Keepalives go on meanwhile (answered at once); the next read waits for its time.
         r.advance(r.state().watch.reread_at - r.now, /*healthy_etcd=*/true);
-        BOOST_TEST_REQUIRE((r.cause_of<act::campaign>() == cause::reread_key), r.listing());
+        BOOST_TEST_REQUIRE((r.cause_of<act::read_group>() == cause::reread_key), r.listing());
         BOOST_TEST(!r.signalled(SIGKILL));
         waits.push_back(r.now - ended);
-        r.feed(fact::campaign_answered{r.state().lock.request, false, 800 + i, lock_holder{"me", "inst-me", r.state().lease.id, {}}});
+        r.feed(fact::group_read{r.state().lock.request, 800 + i, lock_holder{"me", "inst-me", r.state().lease.id, {}}, {}});
         r.expect_commands({{"watch " + std::to_string(801 + i), cause::watch_key}});
     }
     std::vector<duration> const want{100ms, 200ms, 400ms, 800ms, 1600ms, 3200ms, cap, cap};
@@ -370,7 +400,7 @@ BOOST_AUTO_TEST_CASE(W3_etcd_answering_again_rereads_the_key_at_once) {
     rig r(in_state{}.producer().renewing(12).etcd_failing());
     r.feed(fact::keepalive_answered{12, 10s, r.now});
     r.expect_change(watch_phase::open, watch_phase::broken, cause::etcd_answers_again);
-    r.expect_commands({{"campaign", cause::reread_key}});
+    r.expect_commands({{"read group", cause::reread_key}});
     BOOST_TEST(!r.state().etcd_failing);
 }
 
@@ -573,4 +603,393 @@ BOOST_AUTO_TEST_CASE(S4_exit_zero_once_the_lease_is_gone) {
     rig failed(in_state{}.lease_in_flight(lease_phase::releasing, 13).nodeos_down().stopping());
     failed.feed(fact::request_failed{13, failure::timed_out, "timeout"});
     failed.expect_commands({{"exit 0", cause::stopped}});
+}
+
+// ---- paused mode, health, the dirty database -------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(N0_paused_mode_starts_the_producer_config_paused_whatever_the_lock) {
+    rig r(in_state{}.paused_mode().nodeos_down());
+    r.feed(fact::tick{});
+    r.expect_commands({{"grant", cause::no_lease}, {"start active paused", cause::paused_standby}});
+    r.expect_change(role::starting, role::standby, cause::paused_standby);
+    BOOST_TEST(!r.core.deadman_at().has_value());  // paused: nothing to fence
+}
+
+BOOST_AUTO_TEST_CASE(H1_health_is_checked_every_half_second_while_nodeos_runs) {
+    auto st = in_state{}.gated().validator().health(health_phase::healthy).checking(0);
+    rig r(st);
+    r.tick_at(st.s.health.next_check - 1ns);
+    r.expect_commands({});
+    r.tick_at(st.s.health.next_check);
+    r.expect_commands({{"check health", cause::health_check_due}});
+    BOOST_TEST((r.expect<act::check_health>("a check").timeout == r.p.api_timeout));
+    r.tick_at(r.now + r.p.health_interval);
+    r.expect_commands({});  // one at a time: the first has not answered
+    rig down(in_state{}.gated().lease_live().lock(lock_view::theirs, "peer").nodeos_down(in_state{}.now + 1s));
+    down.tick_at(down.now + 500ms);
+    down.expect_commands({});
+}
+
+BOOST_AUTO_TEST_CASE(H2_fresh_head_makes_a_candidate_that_campaigns_at_once) {
+    rig r(in_state{}.gated().lease_live().nodeos(nodeos_phase::running, mode::standby).health(health_phase::lagging, 9s)
+              .checking(30));
+    BOOST_TEST((r.core.why_not() == candidacy::nodeos_lagging));
+    r.feed(fact::health_answered{30, 501, 400ms});
+    r.expect_change(health_phase::lagging, health_phase::healthy, cause::nodeos_healthy);
+    r.expect_commands({{"campaign", cause::lock_may_be_free}});
+    BOOST_TEST((r.core.why_not() == candidacy::candidate));
+}
+
+BOOST_AUTO_TEST_CASE(H3_lagging_head_keeps_the_node_out_of_the_race) {
+    rig r(in_state{}.gated().lease_live().nodeos(nodeos_phase::running, mode::standby).health(health_phase::healthy)
+              .checking(30));
+    r.feed(fact::health_answered{30, 501, 7s});
+    r.expect_change(health_phase::healthy, health_phase::lagging, cause::nodeos_lagging);
+    r.expect_commands({});  // no campaign, though the lock may be free
+    BOOST_TEST((r.core.why_not() == candidacy::nodeos_lagging));
+}
+
+BOOST_AUTO_TEST_CASE(H4_a_head_stopped_with_the_chain_is_not_a_lag) {
+    // The producer of a one-producer chain died: every head stopped at #500; its lease
+    // expired a TTL later and the key is gone.
+    auto st = in_state{}.gated().lease_live().nodeos(nodeos_phase::running, mode::standby).health(health_phase::healthy)
+                  .checking(30);
+    st.s.health.phase = health_phase::lagging;
+    rig r(st);
+    r.feed(fact::health_answered{30, 500, 12s});
+    r.expect_change(health_phase::lagging, health_phase::healthy, cause::chain_stalled);
+    r.expect_commands({{"campaign", cause::lock_may_be_free}});
+    // Not while another node holds the lock, nor for a head that moved since it was fresh.
+    auto held = st;
+    held.lock(lock_view::theirs, "peer");
+    rig h(held);
+    h.feed(fact::health_answered{30, 500, 12s});
+    BOOST_TEST((h.state().health.phase == health_phase::lagging));
+    rig moved(st);
+    moved.feed(fact::health_answered{30, 480, 12s});
+    BOOST_TEST((moved.state().health.phase == health_phase::lagging));
+    // A whole group starting on a stopped chain: never fresh, but unmoved for --max-head-lag.
+    auto cold = st;
+    cold.s.health.fresh_head_num = 0;
+    cold.s.health.sent_at = cold.now + cold.p.max_head_lag - 1ns;  // the check in flight was sent then
+    rig c(cold);
+    c.now = cold.s.health.sent_at;
+    c.feed(fact::health_answered{30, 500, 12s});
+    BOOST_TEST((c.state().health.phase == health_phase::lagging));
+    cold.s.health.sent_at += 1ns;
+    rig c2(cold);
+    c2.now = cold.s.health.sent_at;
+    c2.feed(fact::health_answered{30, 500, 12s});
+    c2.expect_change(health_phase::lagging, health_phase::healthy, cause::chain_stalled);
+}
+
+BOOST_AUTO_TEST_CASE(H5_unanswered_check_is_unreachable) {
+    rig r(in_state{}.gated().validator().health(health_phase::healthy).checking(30));
+    r.feed(fact::request_failed{30, failure::timed_out, "no answer in 1000 ms"});
+    r.expect_change(health_phase::healthy, health_phase::unreachable, cause::nodeos_unreachable);
+    BOOST_TEST((r.core.why_not() == candidacy::nodeos_unreachable));
+}
+
+BOOST_AUTO_TEST_CASE(H6_failed_producer_is_handed_over_and_restarted) {
+    // Its API last answered a check sent 6 s ago; one check failed since, and the one sent
+    // just now fails too.
+    auto st = in_state{}.gated().producer().health(health_phase::unreachable).checking(30);
+    st.s.health.answered_at = st.now - 6s;
+    st.s.health.failures = 1;
+    rig r(st);
+    r.feed(fact::request_failed{30, failure::timed_out, "no answer in 1000 ms"});
+    BOOST_TEST((r.cause_of<act::note>() == cause::producer_unhealthy));
+    r.expect_commands({{"SIGTERM", cause::producer_unhealthy}});
+    BOOST_TEST((r.core.why_not() == candidacy::producer_unhealthy));
+    r.feed(fact::nodeos_exited{"exit code 0", 0});
+    r.expect_change(nodeos_phase::stopping, nodeos_phase::down, cause::producer_unhealthy);
+    r.expect_commands({{"release 7", cause::crash_handover}});
+    BOOST_TEST(r.state().nodeos.crashes == 1);
+
+    // One check that failed while this monitor was frozen is not a failed producer.
+    auto frozen = in_state{}.gated().producer().health(health_phase::healthy).checking(30);
+    frozen.s.health.answered_at = frozen.now - 9s;
+    rig f(frozen);
+    f.feed(fact::request_failed{30, failure::timed_out, "no answer in 1000 ms"});
+    BOOST_TEST(!f.state().nodeos.failing);
+
+    // Paused mode: a head that stopped moving while producing; the pause comes first.
+    auto ps = in_state{}.paused_mode().paused_producer();
+    ps.s.health.head_moved_at = ps.now - 6s;
+    rig p(ps);
+    p.feed(fact::health_answered{30, 500, 6s});
+    p.expect_commands({{"pause", cause::producer_unhealthy}});
+    p.feed(fact::production_answered{p.state().production.request, true});
+    p.tick_at(p.state().production.drained_at);
+    p.expect_commands({{"check health", cause::health_check_due},
+                       {"release 7", cause::producer_unhealthy},
+                       {"SIGTERM", cause::producer_unhealthy}});
+}
+
+BOOST_AUTO_TEST_CASE(P1_lock_holder_resumes_production) {
+    rig r(in_state{}.paused_mode().paused_standby().lock(lock_view::mine));
+    r.feed(fact::tick{});
+    r.expect_commands({{"resume", cause::promote}});
+    r.expect_change(production_phase::paused, production_phase::resuming, cause::promote);
+    BOOST_TEST(r.core.deadman_at().has_value());  // it may be producing from now on
+    // Having fallen behind since it won, it lets a healthy peer have the lock instead.
+    rig lag(in_state{}.paused_mode().paused_standby().lock(lock_view::mine).health(health_phase::lagging, 9s));
+    lag.feed(fact::tick{});
+    lag.expect_commands({{"release 7", cause::not_a_candidate}});
+}
+
+BOOST_AUTO_TEST_CASE(P2_confirmed_resume_is_production) {
+    rig r(in_state{}.paused_mode().paused_standby().lock(lock_view::mine).production(production_phase::resuming, 41));
+    r.feed(fact::production_answered{41, false});
+    r.expect_change(production_phase::resuming, production_phase::producing, cause::resumed);
+    r.expect_change(role::standby, role::active, cause::resumed);
+    r.expect_commands({});
+}
+
+BOOST_AUTO_TEST_CASE(P3_failed_resume_is_paused_to_be_sure) {
+    rig r(in_state{}.paused_mode().paused_standby().lock(lock_view::mine).production(production_phase::resuming, 41));
+    r.feed(fact::request_failed{41, failure::timed_out, "no answer"});
+    r.expect_change(production_phase::resuming, production_phase::pausing, cause::resume_failed);
+    r.expect_commands({{"pause", cause::pause_failed}});
+    BOOST_TEST(r.core.deadman_at().has_value());
+    // Confirmed paused and drained: the next resume waits for its backoff.
+    r.feed(fact::production_answered{r.state().production.request, true});
+    r.tick_at(r.state().production.drained_at);
+    r.expect_commands({});
+    r.tick_at(r.now + r.p.retry_min);
+    r.expect_commands({{"resume", cause::promote}});
+}
+
+BOOST_AUTO_TEST_CASE(P4_producer_no_longer_wanted_is_paused) {
+    rig r(in_state{}.paused_mode().paused_producer());
+    r.feed(fact::stop_requested{"SIGTERM"});
+    r.expect_commands({{"pause", cause::shutdown}});
+    r.expect_change(production_phase::producing, production_phase::pausing, cause::shutdown);
+    BOOST_TEST(!r.find<act::release>());  // not before it is confirmed paused and drained
+}
+
+BOOST_AUTO_TEST_CASE(P5_confirmed_pause_waits_out_the_block_in_progress) {
+    rig r(in_state{}.paused_mode().paused_producer().production(production_phase::pausing, 42));
+    r.feed(fact::production_answered{42, true});
+    r.expect_change(production_phase::pausing, production_phase::draining, cause::paused_confirmed);
+    BOOST_TEST((r.state().production.drained_at == r.now + r.p.block_interval));
+    BOOST_TEST(r.core.deadman_at().has_value());  // one more block may come
+}
+
+BOOST_AUTO_TEST_CASE(P6_after_the_block_interval_it_no_longer_produces) {
+    auto st = in_state{}.paused_mode().paused_producer().production(production_phase::draining).stopping();
+    rig r(st);
+    r.tick_at(st.s.production.drained_at - 1ns);
+    r.expect_commands({});
+    r.tick_at(st.s.production.drained_at);
+    r.expect_change(production_phase::draining, production_phase::paused, cause::drained);
+    // At shutdown the lock goes first, then nodeos.
+    r.expect_commands({{"release 7", cause::shutdown}, {"SIGTERM", cause::shutdown}});
+    BOOST_TEST(!r.core.deadman_at().has_value());
+}
+
+BOOST_AUTO_TEST_CASE(P7_failed_pause_is_tried_again_or_falls_back_to_a_stop) {
+    rig r(in_state{}.paused_mode().paused_producer().production(production_phase::pausing, 42));
+    r.feed(fact::request_failed{42, failure::rejected, "HTTP 500"});
+    BOOST_TEST((r.cause_of<act::note>() == cause::pause_failed));
+    r.expect_commands({});
+    r.tick_at(r.now + r.p.retry_min);
+    r.expect_commands({{"pause", cause::pause_failed}});
+    r.feed(fact::production_answered{r.state().production.request, false});  // "ok", yet not paused
+    BOOST_TEST((r.cause_of<act::note>() == cause::pause_failed));
+
+    rig s(in_state{}.paused_mode().paused_producer().production(production_phase::pausing, 42).stopping());
+    s.feed(fact::request_failed{42, failure::timed_out, "no answer"});
+    s.expect_commands({{"SIGTERM", cause::shutdown}});
+}
+
+BOOST_AUTO_TEST_CASE(D1_dirty_database_is_replayed_with_the_operators_arguments) {
+    rig r(in_state{}.gated(/*dirty_recovery=*/true).validator());
+    r.feed(fact::nodeos_exited{"exit code 2", 2, true});
+    r.expect_change(nodeos_phase::running, nodeos_phase::down, cause::dirty_database);
+    r.expect_commands({{"start standby replay", cause::dirty_database}});
+    BOOST_TEST((r.last.front().lvl == level::error));
+    BOOST_TEST((r.core.why_not() == candidacy::dirty_database));
+    BOOST_TEST(r.state().nodeos.crashes == 0);
+    // Exit code 2 without the message is just an exit.
+    rig plain(in_state{}.gated(true).validator());
+    plain.feed(fact::nodeos_exited{"exit code 2", 2, false});
+    plain.expect_change(nodeos_phase::running, nodeos_phase::down, cause::crashed);
+
+    rig paused(in_state{}.paused_mode(true).paused_standby());
+    paused.feed(fact::nodeos_exited{"exit code 2", 2, true});
+    paused.expect_commands({{"start active paused replay", cause::paused_standby}});
+}
+
+BOOST_AUTO_TEST_CASE(D2_without_a_way_to_replay_it_waits_for_an_operator) {
+    rig r(in_state{}.validator());
+    r.feed(fact::nodeos_exited{"exit code 2", 2, true});
+    r.expect_change(nodeos_phase::running, nodeos_phase::down, cause::dirty_database);
+    r.expect_commands({});
+    BOOST_TEST((r.state().nodeos.start_at == r.now + r.p.restart_max));
+    BOOST_TEST((r.core.why_not() == candidacy::dirty_database));
+    BOOST_TEST(r.last.front().text.find("dirty-db-args") != std::string::npos);  // says what to do
+}
+
+BOOST_AUTO_TEST_CASE(D3_nodeos_that_runs_has_passed_its_database_check) {
+    auto st = in_state{}.validator();
+    st.s.nodeos.dirty = true;
+    st.s.nodeos.since = st.now;
+    rig r(st);
+    r.tick_at(st.now + r.p.dirty_check - 1ns);
+    BOOST_TEST(r.state().nodeos.dirty);
+    r.tick_at(st.now + r.p.dirty_check);
+    BOOST_TEST((r.cause_of<act::note>() == cause::database_clean));
+    BOOST_TEST(!r.state().nodeos.dirty);
+}
+
+BOOST_AUTO_TEST_CASE(F4_paused_mode_fences_by_pausing) {
+    auto st = in_state{}.paused_mode().paused_producer().renewing(12);
+    auto at = st.s.lease.deadline - st.p.fence_graceful;
+    st.s.health.answered_at = st.s.health.head_moved_at = at - 1s;  // healthy all along
+    rig r(st);
+    r.tick_at(at - 1ns);
+    r.expect_commands({});
+    r.tick_at(at);
+    r.expect_commands({{"pause", cause::fence_deadline}});
+    // The pause may take until the SIGKILL would come: one block interval and the reserve before the deadline.
+    BOOST_TEST((r.expect<act::set_production>("a pause").timeout ==
+                std::min(r.p.api_timeout, r.p.pause_budget())));
+    r.expect_change(role::active, role::standby, cause::fence_deadline);
+}
+
+BOOST_AUTO_TEST_CASE(F5_pause_not_confirmed_in_time_is_a_kill) {
+    auto st = in_state{}.paused_mode().paused_producer().renewing(12).production(production_phase::pausing, 42);
+    auto at = st.s.lease.deadline - st.p.fence_kill - st.p.block_interval;
+    st.s.health.answered_at = st.s.health.head_moved_at = at - 1s;
+    rig r(st);
+    r.tick_at(at - 1ns);
+    r.expect_commands({});
+    r.tick_at(at);
+    r.expect_commands({{"SIGKILL", cause::fence_deadline}});
+    // Confirmed, the block it let through ends with the reserve left.
+    auto ds = in_state{}.paused_mode().paused_producer().renewing(12).production(production_phase::draining);
+    ds.s.health.answered_at = ds.s.health.head_moved_at = at - 1s;
+    rig d(ds);
+    d.tick_at(at);
+    BOOST_TEST(!d.signalled(SIGKILL));
+}
+
+// ---- operating the group ------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(O1_switchover_to_a_ready_node_stops_production) {
+    rig r(in_state{}.producer());
+    r.feed(fact::control_changed{{.switchover_to = "peer", .switchover_target_ready = false}});
+    r.expect_commands({});  // not before the target is ready
+    BOOST_TEST(r.state().control.switchover_to == "peer");
+    r.feed(fact::control_changed{{.switchover_to = "peer", .switchover_target_ready = true}});
+    r.expect_commands({{"SIGTERM", cause::switchover}});
+    r.expect_change(role::active, role::standby, cause::switchover);
+    BOOST_TEST(r.state().stepping_down);
+    BOOST_TEST(!r.find<act::release>());  // not while it may be producing
+
+    rig p(in_state{}.paused_mode().paused_producer());
+    p.feed(fact::control_changed{{.switchover_to = "peer", .switchover_target_ready = true}});
+    p.expect_commands({{"pause", cause::switchover}});
+    // A switchover to this very node, the producer, changes nothing.
+    rig self(in_state{}.producer());
+    self.feed(fact::control_changed{{.switchover_to = "me", .switchover_target_ready = true}});
+    self.expect_commands({});
+}
+
+BOOST_AUTO_TEST_CASE(O2_stopped_production_hands_the_lock_over) {
+    auto st = in_state{}.producer().nodeos(nodeos_phase::stopping, mode::active)
+                  .control({.switchover_to = "peer", .switchover_target_ready = true});
+    st.s.stepping_down = true;
+    rig r(st);
+    r.feed(fact::nodeos_exited{"exit code 0", 0});
+    r.expect_commands({{"release 7", cause::switchover}, {"start standby", cause::not_a_candidate}});
+    BOOST_TEST((r.core.why_not() == candidacy::switchover_to_other));
+    BOOST_TEST(!r.state().stepping_down);
+
+    auto ps = in_state{}.paused_mode().paused_producer().production(production_phase::draining)
+                  .control({.switchover_to = "peer", .switchover_target_ready = true});
+    ps.s.stepping_down = true;
+    rig p(ps);
+    p.tick_at(ps.s.production.drained_at);
+    p.expect_commands({{"release 7", cause::switchover}});
+    BOOST_TEST((p.state().nodeos.phase == nodeos_phase::running));  // paused, not stopped
+}
+
+BOOST_AUTO_TEST_CASE(O3_operator_pauses_take_candidacy_but_never_the_fence) {
+    rig r(in_state{}.lease_live().nodeos(nodeos_phase::running, mode::standby));
+    r.feed(fact::control_changed{{.group_paused = true}});
+    BOOST_TEST((r.cause_of<act::note>() == cause::maintenance));
+    r.expect_commands({});  // the lock may be free, but no automatic takeover
+    BOOST_TEST((r.core.why_not() == candidacy::group_paused));
+    r.feed(fact::control_changed{{.node_paused = true}});
+    BOOST_TEST((r.core.why_not() == candidacy::node_paused));
+    r.feed(fact::control_changed{{}});
+    r.expect_commands({{"campaign", cause::lock_may_be_free}});
+
+    // A paused group's producer still fences on time.
+    auto st = in_state{}.producer().renewing(12).control({.group_paused = true});
+    rig f(st);
+    f.tick_at(st.s.lease.deadline - f.p.fence_graceful);
+    f.expect_commands({{"SIGTERM", cause::fence_deadline}});
+    // Other nodes do not compete during a switchover to a third one.
+    rig o(in_state{}.lease_live().nodeos(nodeos_phase::running, mode::standby)
+              .control({.switchover_to = "peer", .switchover_target_ready = true}));
+    o.feed(fact::key_deleted{900});
+    BOOST_TEST(!o.find<act::campaign>());
+}
+
+BOOST_AUTO_TEST_CASE(R1_member_record_written_on_change_at_most_once_a_second) {
+    auto st = in_state{}.validator();
+    st.s.registry.next_write = st.now + 1s;
+    rig r(st);
+    r.feed(fact::tick{});
+    r.expect_commands({});  // changed, but written less than a second ago
+    r.tick_at(st.now + 1s);
+    r.expect_commands({{"publish 7", cause::member_changed}});
+    BOOST_TEST(r.state().registry.written == r.core.registry_fields());
+    r.feed(fact::published{r.state().registry.request});
+    r.tick_at(r.now + 2s);
+    r.expect_commands({});  // nothing changed: nothing written
+    // A new lease: written at once, under it.
+    rig n(in_state{}.lease_in_flight(lease_phase::granting, 11, 0).nodeos(nodeos_phase::running, mode::standby));
+    n.feed(fact::lease_granted{11, 8, 10s, n.now});
+    BOOST_TEST(n.expect<act::publish>("a record under the new lease").lease == 8);
+}
+
+BOOST_AUTO_TEST_CASE(R2_head_lag_refreshed_every_ten_seconds_never_per_block) {
+    auto st = in_state{}.gated().validator().health(health_phase::healthy);
+    st.s.registry.written = "standby candidate healthy";
+    st.s.registry.next_write = st.now;
+    st.s.registry.refresh_at = st.now + 2s;  // 10 s after the last write
+    rig r(st);
+    BOOST_TEST_REQUIRE(r.core.registry_fields() == "standby candidate healthy");
+    r.feed(fact::health_answered{30, 501, 200ms});  // a new block: no write
+    r.expect_commands({});
+    r.tick_at(st.now + 2s);
+    BOOST_TEST((r.cause_of<act::publish>() == cause::member_refresh));
+}
+
+BOOST_AUTO_TEST_CASE(R3_written_record_is_remembered) {
+    auto st = in_state{}.validator();
+    st.s.registry.request = 51;
+    st.s.registry.failures = 2;
+    rig r(st);
+    r.feed(fact::published{51});
+    BOOST_TEST(r.state().registry.request == 0u);
+    BOOST_TEST(r.state().registry.failures == 0);
+}
+
+BOOST_AUTO_TEST_CASE(R4_failed_write_is_retried_or_means_the_lease_is_gone) {
+    auto st = in_state{}.validator();
+    st.s.registry.request = 51;
+    rig r(st);
+    r.feed(fact::request_failed{51, failure::unavailable, "HTTP 503"});
+    BOOST_TEST((r.state().registry.next_write == r.now + r.p.retry_min));
+    r.tick_at(r.now + r.p.retry_min);
+    BOOST_TEST((r.cause_of<act::publish>() == cause::member_changed));
+
+    rig g(st);
+    g.feed(fact::request_failed{51, failure::not_found, "requested lease not found"});
+    g.expect_change(lease_phase::live, lease_phase::none, cause::lease_gone);
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "etcd/gateway_json.hpp"
+#include "etcd/group_keys.hpp"
 #include "etcd/lock_value.hpp"
 #include "result_checks.hpp"
 
@@ -97,11 +98,14 @@ BOOST_AUTO_TEST_CASE(encode_campaign_is_create_if_absent_with_lease) {
 }
 
 BOOST_AUTO_TEST_CASE(encode_watch_asks_for_progress_and_not_for_previous_values) {
-    auto j = json::parse(encode_watch("/nm/lock", 12));
+    auto j = json::parse(encode_watch("/nm/lock", "", 12));
     auto const& c = j.at("create_request");
     BOOST_TEST(c.at("key") == base64_encode("/nm/lock"));
     BOOST_TEST(c.at("start_revision") == "12");
     BOOST_TEST(!c.contains("prev_kv"));  // nothing reads a deleted key's old value
+    BOOST_TEST(!c.contains("range_end"));
+    auto r = json::parse(encode_watch("eos", "eos0", 3)).at("create_request");
+    BOOST_TEST(r.at("range_end") == base64_encode("eos0"));
     BOOST_TEST(c.at("progress_notify") == true);
 }
 
@@ -573,4 +577,86 @@ BOOST_AUTO_TEST_CASE(lock_value_round_trip_and_foreign_values) {
         BOOST_TEST(d.instance.empty(), odd);  // never taken for this monitor's own value
         BOOST_TEST(d.raw.size() <= 120u);
     }
+}
+
+// --- ranges and the group's keys ----------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(range_requests_and_answers) {
+    auto r = json::parse(encode_range("eos", "eos0"));
+    BOOST_TEST(r.at("key") == base64_encode("eos"));
+    BOOST_TEST(r.at("range_end") == base64_encode("eos0"));
+    BOOST_TEST(!json::parse(encode_range("eos", "")).contains("range_end"));
+    auto p = json::parse(encode_put("eos/members/bp1", "{}", 42));
+    BOOST_TEST(p.at("lease") == "42");
+    BOOST_TEST(!json::parse(encode_put("eos/pause", "{}", 0)).contains("lease"));
+
+    auto reply = test::value_of(decode_range(
+        200, R"({"header":{"revision":"12"},"kvs":[{"key":"ZW9z","value":"eA==","lease":"7","mod_revision":"9"},)"
+             R"({"key":"ZW9zL3BhdXNl","value":"e30=","mod_revision":"11"}],"count":"2"})"));
+    BOOST_TEST(reply.revision == 12);
+    BOOST_TEST_REQUIRE(reply.kvs.size() == 2u);
+    BOOST_TEST(reply.kvs[0].key == "eos");
+    BOOST_TEST(reply.kvs[0].lease == 7);
+    BOOST_TEST(reply.kvs[1].key == "eos/pause");
+    BOOST_TEST(test::value_of(decode_range(200, R"({"header":{"revision":"3"}})")).kvs.empty());  // nothing there
+    require_malformed(decode_range(200, R"({"kvs":[]})"));                                         // no revision
+    require_malformed(decode_range(200, R"({"header":{"revision":"3"},"kvs":{}})"));
+    require_malformed(decode_range(200, R"({"header":{"revision":"3"},"kvs":[{"key":"%%"}]})"));
+}
+
+BOOST_AUTO_TEST_CASE(group_keys_classify_and_control) {
+    using group_keys::view;
+    view v("eos", "bp2");
+    BOOST_TEST((v.classify("eos") == view::kind::lock));
+    BOOST_TEST((v.classify("eos/members/bp1") == view::kind::member));
+    BOOST_TEST((v.classify("eos/pause") == view::kind::group_pause));
+    BOOST_TEST((v.classify("eos/pause/bp1") == view::kind::node_pause));
+    BOOST_TEST((v.classify("eos/switchover") == view::kind::switchover));
+    BOOST_TEST((v.classify("eos-testnet") == view::kind::other));     // another group in the same range
+    BOOST_TEST((v.classify("eos/members/") == view::kind::other));
+    BOOST_TEST((v.classify("eos/members/a/b") == view::kind::other));
+    BOOST_TEST(group_keys::range_end("eos") == "eos0");
+
+    group_keys::member_record bp1{.node = "bp1", .instance = "i1", .version = "0.2.0", .state = "standby",
+                                  .candidacy = "candidate", .standby_mode = "paused"};
+    bp1.head_lag_ms = 250;
+    v.reset({key_value{"eos", R"({"node":"bp3","instance":"i3"})", 9, 5},
+             key_value{"eos/members/bp1", group_keys::encode(bp1), 8, 6},
+             key_value{"eos-testnet/members/x", "{}", 0, 1}});
+    BOOST_TEST(v.lock().has_value());
+    BOOST_TEST((v.control() == group_control{}));
+    auto members = v.members();
+    BOOST_TEST_REQUIRE(members.size() == 1u);
+    BOOST_TEST(members["bp1"].candidate());
+    BOOST_TEST(members["bp1"].lease == 8);
+    BOOST_TEST(*members["bp1"].head_lag_ms == 250);
+
+    group_keys::operator_note to_bp1{.to = "bp1", .by = "ops@host", .at = "2026-12-01T00:00:00Z"};
+    v.apply(watch_event{watch_event::type::put, key_value{"eos/switchover", group_keys::encode(to_bp1), 3, 7}});
+    BOOST_TEST(v.control().switchover_to == "bp1");
+    BOOST_TEST(v.control().switchover_target_ready);
+    // A target that falls behind, or is paused, is not ready.
+    bp1.candidacy = "nodeos_lagging";
+    v.apply(watch_event{watch_event::type::put, key_value{"eos/members/bp1", group_keys::encode(bp1), 8, 8}});
+    BOOST_TEST(!v.control().switchover_target_ready);
+    bp1.candidacy = "candidate";
+    v.apply(watch_event{watch_event::type::put, key_value{"eos/members/bp1", group_keys::encode(bp1), 8, 9}});
+    v.apply(watch_event{watch_event::type::put, key_value{"eos/pause/bp1", "by hand", 0, 10}});
+    BOOST_TEST(!v.control().switchover_target_ready);
+
+    v.apply(watch_event{watch_event::type::put, key_value{"eos/pause/bp2", "{}", 0, 11}});
+    v.apply(watch_event{watch_event::type::put, key_value{"eos/pause", "upgrading", 0, 12}});
+    BOOST_TEST(v.control().node_paused);
+    BOOST_TEST(v.control().group_paused);
+    BOOST_TEST(v.group_pause()->reason == "upgrading");  // a value written by hand still pauses
+    v.apply(watch_event{watch_event::type::del, key_value{"eos/pause", "", 0, 13}});
+    v.apply(watch_event{watch_event::type::del, key_value{"eos/switchover", "", 0, 14}});
+    BOOST_TEST(!v.control().group_paused);
+    BOOST_TEST(v.control().switchover_to.empty());
+
+    // Records that are not this project's, or that name another node than their key, are ignored.
+    v.apply(watch_event{watch_event::type::put, key_value{"eos/members/bp9", "not json", 0, 15}});
+    v.apply(watch_event{watch_event::type::put, key_value{"eos/members/bp8", group_keys::encode(bp1), 0, 16}});
+    BOOST_TEST(v.members().size() == 1u);
+    BOOST_TEST(!group_keys::decode_member(R"({"state":"active"})").has_value());
 }

@@ -53,7 +53,7 @@ std::string rendered_example() {
     c.count_block_line("info 2026 producer_plugin.cpp Produced block 0000a1b2... #42 @ 2026");
     c.count_block_line("info 2026 controller.cpp Received block 0000a1b2... #43");
     c.count_block_line("info something else");
-    gauges g{role::active, true, 7.25, true};
+    gauges g{"eos", "bp1", role::active, true, 7.25, 10, true, candidacy::candidate, 0.4, 1234, false};
     process_stats p{1.5, 7e6, 2e8, 11, 1024, 1.7e9};
     return render_metrics(c, g, p, "0.1.0");
 }
@@ -92,7 +92,10 @@ BOOST_AUTO_TEST_CASE(every_family_has_help_and_type_once_and_counters_end_in_tot
                                "nodeos_monitor_fences_total", "nodeos_monitor_etcd_requests_total",
                                "nodeos_monitor_etcd_errors_total", "nodeos_monitor_keepalive_duration_seconds",
                                "nodeos_monitor_blocks_produced_total", "nodeos_monitor_blocks_received_total",
-                               "nodeos_monitor_build_info", "process_cpu_seconds_total", "process_resident_memory_bytes",
+                               "nodeos_monitor_build_info", "nodeos_monitor_candidate", "nodeos_monitor_candidacy",
+                               "nodeos_monitor_head_lag_seconds", "nodeos_monitor_head_block_num",
+                               "nodeos_monitor_database_dirty", "nodeos_monitor_api_requests_total",
+                               "nodeos_monitor_api_errors_total", "process_cpu_seconds_total", "process_resident_memory_bytes",
                                "process_open_fds", "process_start_time_seconds"}) {
         BOOST_TEST(types.contains(wanted), "missing family " << wanted);
     }
@@ -101,19 +104,28 @@ BOOST_AUTO_TEST_CASE(every_family_has_help_and_type_once_and_counters_end_in_tot
 BOOST_AUTO_TEST_CASE(samples_carry_the_values) {
     auto text = rendered_example();
     for (auto const& wanted : {
-             "nodeos_monitor_state{state=\"active\"} 1\n", "nodeos_monitor_state{state=\"standby\"} 0\n",
-             "nodeos_monitor_lock_held 1\n", "nodeos_monitor_lease_deadline_remaining_seconds 7.25\n",
-             "nodeos_monitor_state_transitions_total{from=\"standby\",to=\"active\"} 2\n",
-             "nodeos_monitor_fences_total{cause=\"lost_lock\"} 3\n",
-             "nodeos_monitor_etcd_errors_total{kind=\"keepalive\"} 1\n",
-             "nodeos_monitor_keepalive_duration_seconds_bucket{le=\"0.005\"} 1\n",
-             "nodeos_monitor_keepalive_duration_seconds_bucket{le=\"0.25\"} 2\n",
-             "nodeos_monitor_keepalive_duration_seconds_bucket{le=\"5\"} 2\n",
-             "nodeos_monitor_keepalive_duration_seconds_bucket{le=\"+Inf\"} 3\n",
-             "nodeos_monitor_keepalive_duration_seconds_count 3\n",
-             "nodeos_monitor_blocks_produced_total 1\n", "nodeos_monitor_blocks_received_total 1\n",
-             "nodeos_monitor_build_info{version=\"0.1.0\"} 1\n", "process_open_fds 11\n",
-             "process_resident_memory_bytes 7000000\n"}) {
+             "nodeos_monitor_state{group=\"eos\",node=\"bp1\",state=\"active\"} 1\n",
+             "nodeos_monitor_state{group=\"eos\",node=\"bp1\",state=\"standby\"} 0\n",
+             "nodeos_monitor_lock_held{group=\"eos\",node=\"bp1\"} 1\n",
+             "nodeos_monitor_lease_deadline_remaining_seconds{group=\"eos\",node=\"bp1\"} 7.25\n",
+             "nodeos_monitor_state_transitions_total{group=\"eos\",node=\"bp1\",from=\"standby\",to=\"active\"} 2\n",
+             "nodeos_monitor_fences_total{group=\"eos\",node=\"bp1\",cause=\"lost_lock\"} 3\n",
+             "nodeos_monitor_etcd_errors_total{group=\"eos\",node=\"bp1\",kind=\"keepalive\"} 1\n",
+             "nodeos_monitor_keepalive_duration_seconds_bucket{group=\"eos\",node=\"bp1\",le=\"0.005\"} 1\n",
+             "nodeos_monitor_keepalive_duration_seconds_bucket{group=\"eos\",node=\"bp1\",le=\"0.25\"} 2\n",
+             "nodeos_monitor_keepalive_duration_seconds_bucket{group=\"eos\",node=\"bp1\",le=\"5\"} 2\n",
+             "nodeos_monitor_keepalive_duration_seconds_bucket{group=\"eos\",node=\"bp1\",le=\"+Inf\"} 3\n",
+             "nodeos_monitor_keepalive_duration_seconds_count{group=\"eos\",node=\"bp1\"} 3\n",
+             "nodeos_monitor_blocks_produced_total{group=\"eos\",node=\"bp1\"} 1\n",
+             "nodeos_monitor_blocks_received_total{group=\"eos\",node=\"bp1\"} 1\n",
+             "nodeos_monitor_build_info{group=\"eos\",node=\"bp1\",version=\"0.1.0\"} 1\n",
+             "nodeos_monitor_candidate{group=\"eos\",node=\"bp1\"} 1\n",
+             "nodeos_monitor_candidacy{group=\"eos\",node=\"bp1\",reason=\"candidate\"} 1\n",
+             "nodeos_monitor_candidacy{group=\"eos\",node=\"bp1\",reason=\"nodeos_lagging\"} 0\n",
+             "nodeos_monitor_head_lag_seconds{group=\"eos\",node=\"bp1\"} 0.4\n",
+             "nodeos_monitor_head_block_num{group=\"eos\",node=\"bp1\"} 1234\n",
+             "nodeos_monitor_database_dirty{group=\"eos\",node=\"bp1\"} 0\n",
+             "process_open_fds 11\n", "process_resident_memory_bytes 7000000\n"}) {
         BOOST_TEST(text.find(wanted) != std::string::npos, "missing: " << wanted);
     }
 }

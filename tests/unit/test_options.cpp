@@ -107,3 +107,66 @@ BOOST_AUTO_TEST_CASE(help_and_version_need_nothing_else) {
     char const* version[] = {"nodeos-monitor", "--version"};
     BOOST_TEST((parse_command_line(2, version).action == command_line::what::version));
 }
+
+// --- standby modes, health, the dirty database ----------------------------------------
+
+namespace {
+
+void write_plugins(std::string const& dir, std::vector<std::string> const& plugins) {
+    std::ofstream ini(dir + "/config.ini");
+    ini << "# a producer's config\nproducer-name = bp1\n";
+    for (auto const& p : plugins) ini << "plugin = " << p << "   # loaded\n";
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(paused_mode_needs_the_producer_api_plugin, fixture) {
+    rejects({"--standby-mode", "paused"}, "does not load eosio::producer_api_plugin");
+    write_plugins(active, {"eosio::producer_api_plugin"});
+    rejects({"--standby-mode", "paused"}, "does not load eosio::chain_api_plugin");
+    write_plugins(active, {"eosio::chain_api_plugin", "eosio::producer_api_plugin"});
+    auto c = parse({"--standby-mode", "paused", "--standby-config-dir", "/nonexistent"}).cfg;  // not used
+    BOOST_TEST((c.standby == standby_mode::paused));
+    BOOST_TEST_REQUIRE(c.nodeos_api.has_value());  // nodeos's default address
+    BOOST_TEST(c.nodeos_api->port == 8888);
+    auto p = c.timings();
+    BOOST_TEST(p.health_gated);
+    BOOST_TEST((p.standby == standby_mode::paused));
+    BOOST_TEST((p.block_interval == std::chrono::milliseconds(500)));
+    rejects({"--standby-mode", "hot"}, "--standby-mode hot: must be restart or paused");
+}
+
+BOOST_FIXTURE_TEST_CASE(health_gating_needs_the_chain_api_in_both_config_dirs, fixture) {
+    write_plugins(active, {"eosio::chain_api_plugin"});
+    rejects({"--nodeos-api", "http://127.0.0.1:8888"}, "--standby-config-dir");
+    write_plugins(standby, {"eosio::chain_api_plugin"});
+    auto c = parse({"--nodeos-api", "http://127.0.0.1:8889", "--max-head-lag", "30"}).cfg;
+    BOOST_TEST(c.nodeos_api->port == 8889);
+    BOOST_TEST(c.timings().health_gated);
+    BOOST_TEST((c.timings().max_head_lag == std::chrono::seconds(30)));
+    BOOST_TEST(!parse({}).cfg.timings().health_gated);  // restart mode without an API: as the original
+    rejects({"--nodeos-api", "https://127.0.0.1:8888"}, "not an http:// URL");
+    rejects({"--nodeos-api", "127.0.0.1:8888"}, "not an http:// URL");
+    rejects({"--nodeos-api", "http://127.0.0.1:8888", "--max-head-lag", "0"}, "--max-head-lag 0");
+}
+
+BOOST_FIXTURE_TEST_CASE(dirty_db_args_need_the_health_check, fixture) {
+    rejects({"--dirty-db-args=--replay-blockchain"}, "--dirty-db-args needs --nodeos-api");
+    write_plugins(active, {"eosio::chain_api_plugin"});
+    write_plugins(standby, {"eosio::chain_api_plugin"});
+    auto c = parse({"--nodeos-api", "http://127.0.0.1:8888", "--dirty-db-args=--snapshot",
+                    "--dirty-db-args", "/var/lib/nodeos/snapshots/latest.bin"})
+                 .cfg;
+    BOOST_TEST((c.dirty_db_args == std::vector<std::string>{"--snapshot", "/var/lib/nodeos/snapshots/latest.bin"}));
+    BOOST_TEST(c.timings().dirty_recovery);
+}
+
+BOOST_FIXTURE_TEST_CASE(the_pause_must_have_time_before_the_kill, fixture) {
+    write_plugins(active, {"eosio::chain_api_plugin", "eosio::producer_api_plugin"});
+    // TTL 2: pause 800 ms before the deadline, SIGKILL reserve 200 ms: a 500 ms block leaves 100 ms.
+    BOOST_TEST(parse({"--standby-mode", "paused", "--lease-ttl", "2"}).cfg.timings().pause_budget() ==
+               std::chrono::milliseconds(100));
+    rejects({"--standby-mode", "paused", "--lease-ttl", "2", "--block-interval-ms", "550"},
+            "leaves the API 50 ms to confirm it");
+    rejects({"--block-interval-ms", "5"}, "--block-interval-ms 5: must be between 10 and 10000");
+}
