@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "app/commands.hpp"
 #include "app/monitor.hpp"
 #include "ops/log.hpp"
 #include "app/options.hpp"
@@ -15,6 +16,10 @@ int main(int argc, char** argv) {
         switch (cl.action) {
         case command_line::what::help: std::fputs(cl.text.c_str(), stdout); return 0;
         case command_line::what::version: std::puts("nodeos-monitor " NM_VERSION); return 0;
+        case command_line::what::status:
+        case command_line::what::switchover:
+        case command_line::what::pause:
+        case command_line::what::resume: return run_command(cl);
         case command_line::what::run: break;
         }
         set_debug_logging(cl.cfg.debug);

@@ -17,6 +17,7 @@
 #include <optional>
 #include <thread>
 
+#include "app/endpoints.hpp"
 #include "core/failover.hpp"
 #include "etcd/etcd_client.hpp"
 #include "etcd/group_keys.hpp"
@@ -33,32 +34,6 @@ namespace nm {
 namespace asio = boost::asio;
 
 namespace {
-
-// Host names are resolved once, here, before the loop runs: a blocking getaddrinfo on the
-// loop could stall fencing for as long as DNS takes, and asynchronous resolution would
-// need a thread.
-std::vector<endpoint> resolve(std::vector<endpoint_url> const& urls, char const* flag = "--etcd-endpoints") {
-    std::vector<endpoint> out;
-    for (auto const& u : urls) {
-        addrinfo hints{};
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        hints.ai_flags = AI_NUMERICSERV;
-        addrinfo* found = nullptr;
-        auto port = std::to_string(u.port);
-        if (int rc = ::getaddrinfo(u.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-            throw usage_error(cat(flag, " ", u.host, ": cannot resolve: ", ::gai_strerror(rc)));
-        }
-        char text[INET6_ADDRSTRLEN] = {};
-        void const* addr = found->ai_family == AF_INET6
-                               ? static_cast<void const*>(&reinterpret_cast<sockaddr_in6*>(found->ai_addr)->sin6_addr)
-                               : static_cast<void const*>(&reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr);
-        ::inet_ntop(found->ai_family, addr, text, sizeof text);
-        ::freeaddrinfo(found);
-        out.push_back(endpoint{u.tls, u.host, u.port, text});
-    }
-    return out;
-}
 
 std::string random_instance() {
     unsigned char bytes[8] = {};
@@ -132,7 +107,7 @@ struct monitor::impl {
 
     explicit impl(config c)
         : cfg(std::move(c)),
-          etcd(io, resolve(cfg.etcd_endpoints), tls_files{cfg.etcd_ca, cfg.etcd_cert, cfg.etcd_key},
+          etcd(io, resolve(cfg.etcd_endpoints, "--etcd-endpoints"), tls_files{cfg.etcd_ca, cfg.etcd_cert, cfg.etcd_key},
                [](std::string const& line) { log(level::debug, line); }),
           ops(io, operations::settings{cfg.node_name, cfg.failover_group, ops_endpoint(cfg)}, core) {
         if (!cfg.on_role_change.empty()) {

@@ -220,7 +220,8 @@ std::string host_name();
 
 // Turns the parsed text into the config and checks it.
 void finish(config& c, std::vector<std::string>& endpoints, std::string const& metrics_addr,
-            std::string const& log_format_name, std::string const& standby_name, std::string const& nodeos_api) {
+            std::string const& log_format_name, std::string const& standby_name, std::string const& nodeos_api,
+            bool daemon) {
     if (standby_name == "paused") {
         c.standby = standby_mode::paused;
     } else if (standby_name != "restart") {
@@ -254,7 +255,7 @@ void finish(config& c, std::vector<std::string>& endpoints, std::string const& m
     }
     c.json_logs = log_format_name == "json";
     if (c.node_name.empty()) c.node_name = host_name();
-    check(c);
+    if (daemon) check(c);
 }
 
 std::string host_name() {
@@ -345,6 +346,22 @@ std::optional<endpoint_url> parse_endpoint_url(std::string_view url) {
 command_line parse_command_line(int argc, char const* const* argv) {
     command_line out;
     config& c = out.cfg;
+    // An operator command comes first; the rest are the daemon's flags and the command's own.
+    static std::map<std::string_view, command_line::what> const commands{
+        {"status", command_line::what::status},
+        {"switchover", command_line::what::switchover},
+        {"pause", command_line::what::pause},
+        {"resume", command_line::what::resume},
+    };
+    if (argc > 1) {
+        if (auto found = commands.find(argv[1]); found != commands.end()) {
+            out.action = found->second;
+            --argc;
+            ++argv;
+        }
+    }
+    bool const daemon = out.action == command_line::what::run;
+    auto& o = out.command;
     std::vector<std::string> endpoints;
     std::string metrics_addr = "127.0.0.1:3000";
     std::string log_format_name = "text";
@@ -407,8 +424,17 @@ command_line parse_command_line(int argc, char const* const* argv) {
         ("log-format", po::value(&log_format_name)->default_value(log_format_name), "text or json")
         ("debug", po::bool_switch(&c.debug), "log more detail");
 
+    po::options_description commands_flags("Operator commands (nodeos-monitor status|switchover|pause|resume)");
+    commands_flags.add_options()
+        ("json", po::bool_switch(&o.json), "status: one JSON object instead of a table")
+        ("to", po::value(&o.to), "switchover: the node to hand over to (default: the best candidate)")
+        ("wait", po::value(&o.wait)->default_value(o.wait), "switchover: seconds to wait for it to complete")
+        ("node", po::value(&o.node), "pause, resume: one node instead of the whole group")
+        ("reason", po::value(&o.reason), "pause, switchover: a note for the other operators");
+
     po::options_description all;
     all.add(command_only).add(flags);
+    if (!daemon) all.add(commands_flags);
     po::variables_map vm;
     file_origin origin;
     try {
@@ -422,10 +448,13 @@ command_line parse_command_line(int argc, char const* const* argv) {
     }
     if (vm.count("help")) {
         std::ostringstream text;
-        text << "Usage: nodeos-monitor [options]\n\n"
+        text << "Usage: nodeos-monitor [options]\n"
+                "       nodeos-monitor status|switchover|pause|resume [options]\n\n"
                 "Runs nodeos as the block producer while this node holds the etcd lock of its\n"
-                "failover group, and as a validator otherwise.\n\n"
-             << all;
+                "failover group, and as a validator otherwise. The commands show the group\n"
+                "(status), hand production to another node (switchover), and pause or resume\n"
+                "automatic takeover for maintenance; they use the same config file and etcd flags.\n\n"
+             << all << commands_flags;
         out.action = command_line::what::help;
         out.text = text.str();
         return out;
@@ -435,7 +464,10 @@ command_line parse_command_line(int argc, char const* const* argv) {
         return out;
     }
     try {
-        finish(c, endpoints, metrics_addr, log_format_name, standby_name, nodeos_api);
+        finish(c, endpoints, metrics_addr, log_format_name, standby_name, nodeos_api, daemon);
+        if (out.action == command_line::what::switchover && (o.wait < 1 || o.wait > 3600)) {
+            throw usage_error(cat("--wait ", o.wait, ": must be between 1 and 3600 seconds"));
+        }
     } catch (usage_error const& e) {
         throw usage_error(locate(e.what(), origin));
     }

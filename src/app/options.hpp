@@ -60,10 +60,21 @@ struct config {
     policy timings() const;
 };
 
+// The operator commands: `nodeos-monitor status|switchover|pause|resume [flags]`, with the
+// daemon's config file and etcd flags.
+struct command_options {
+    bool json = false;      // status --json
+    std::string to;         // switchover --to NODE (empty: the best candidate)
+    int wait = 30;          // switchover --wait SECONDS
+    std::string node;       // pause|resume --node NODE (empty: the group)
+    std::string reason;     // pause|switchover --reason TEXT
+};
+
 struct command_line {
-    enum class what { run, help, version } action = what::run;
+    enum class what { run, help, version, status, switchover, pause, resume } action = what::run;
     std::string text;  // help text for what::help
     config cfg;
+    command_options command;
 };
 
 // Parses and checks the flags, the --config file and the files they name. Throws

@@ -506,7 +506,7 @@ void failover::keep_nodeos() {
     bool const mine = active_allowed() && !nodeos.replay_next && !s_.stepping_down;
     bool const theirs = !mine && s_.lock.view == lock_view::theirs;
     switch (nodeos.phase) {
-    case nodeos_phase::down:
+    case nodeos_phase::down: {
         if (!due(nodeos.start_at)) return;
         if (paused_mode()) {
             return start_nodeos(mode::active, cause::paused_standby,
@@ -519,7 +519,12 @@ void failover::keep_nodeos() {
         }
         if (mine) return start_nodeos(mode::active, cause::holds_lock, "this node holds the lock");
         if (theirs) return start_nodeos(mode::standby, cause::lock_held_elsewhere, cat("the lock is held by ", s_.lock.holder));
-        if (auto why = why_not(); why != candidacy::candidate) {
+        auto const why = why_not();
+        // A node that must run nodeos to be checked first learns who holds the lock (K14):
+        // moments, unless etcd cannot be reached.
+        bool const verdict_soon = s_.watch.phase != watch_phase::open && !s_.etcd_failing &&
+                                  !due(nodeos.waiting_since + p_.decide_within);
+        if (why != candidacy::candidate && !(why == candidacy::nodeos_down && verdict_soon)) {
             auto text = why == candidacy::crash_loop
                             ? cat("nodeos exited ", nodeos.crashes, " times in a row: not a candidate until it runs stably")
                         : why == candidacy::nodeos_down
@@ -535,6 +540,7 @@ void failover::keep_nodeos() {
             return start_nodeos(mode::standby, cause::no_verdict_yet, "no answer from etcd yet: run as a validator meanwhile");
         }
         return;  // the lock's verdict is moments away
+    }
     case nodeos_phase::running:
         if (!paused_mode() && nodeos.as == mode::standby && mine && !nodeos.dirty) {
             stop_nodeos(cause::promote, "this node took the lock: restart nodeos as the producer");
@@ -696,7 +702,8 @@ void failover::keep_registry() {
     bool const new_lease = registry.lease != lease.id;
     auto const fields = registry_fields();
     cause why;
-    if (new_lease || (fields != registry.written && due(registry.next_write))) {
+    bool const role_changed = registry.written_role != s_.current_role;  // switchover waits on it
+    if (new_lease || role_changed || (fields != registry.written && due(registry.next_write))) {
         why = cause::member_changed;
     } else if (p_.health_gated && due(registry.refresh_at)) {
         why = cause::member_refresh;
@@ -707,6 +714,7 @@ void failover::keep_registry() {
     registry.request = next_request();
     registry.lease = lease.id;
     registry.written = fields;
+    registry.written_role = s_.current_role;
     registry.next_write = now_ + p_.publish_min;
     registry.refresh_at = now_ + p_.publish_refresh;
     emit(act::publish{registry.request, lease.id, p_.request_timeout}, why, level::debug,

@@ -159,7 +159,7 @@
 // │ REGISTRY: this node's record <group>/members/<node>, bound to its lease
 // │ R1   lease live                   role, candidacy, health,      publish (at most once a        member_changed
 // │                                   dirty or pause changed, or    second; at once for a new
-// │                                   a new lease                   lease)
+// │                                   a new lease                   lease or a new role)
 // │ R2   lease live, with an API      10 s since the last write     publish (head and lag)         member_refresh
 // │ R3   publishing                   written                       remembered as written          -
 // │ R4   publishing                   failed (not_found: L7)        publish again after 100 ms     member_changed

@@ -85,6 +85,7 @@ struct registry_state {
     std::uint64_t request = 0;       // the write in flight
     std::int64_t lease = 0;          // the lease the record was written under (0: none yet)
     std::string written;             // the fields that trigger a write, as last written
+    role written_role = role::starting;  // a change of role is written at once
     time_point next_write{};         // rate limit
     time_point refresh_at{};         // head lag is refreshed this often, never on every block
     int failures = 0;

@@ -247,6 +247,11 @@ void etcd_client::erase(std::string const& key, std::string const& range_end, ti
                                    gateway::decode_revoke, std::move(done));
 }
 
+void etcd_client::time_to_live(std::int64_t lease, timeout t, handler<lease_time_left> done) {
+    impl_->request<lease_time_left>("/v3/lease/timetolive", gateway::encode_lease_id(lease), t,
+                                    gateway::decode_time_to_live, std::move(done));
+}
+
 void etcd_client::revoke(std::int64_t lease, timeout t, handler<std::monostate> done) {
     impl_->request<std::monostate>("/v3/lease/revoke", gateway::encode_lease_id(lease), t, gateway::decode_revoke,
                                    std::move(done));

@@ -45,6 +45,7 @@ public:
     void campaign(std::string const& key, std::string const& value, std::int64_t lease, timeout t,
                   handler<campaign_reply> done);
     void revoke(std::int64_t lease, timeout t, handler<std::monostate> done);
+    void time_to_live(std::int64_t lease, timeout t, handler<lease_time_left> done);
     // range_end empty: the one key; otherwise the keys in [key, range_end).
     void range(std::string const& key, std::string const& range_end, timeout t, handler<range_reply> done);
     void put(std::string const& key, std::string const& value, std::int64_t lease, timeout t,

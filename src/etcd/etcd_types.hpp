@@ -39,6 +39,11 @@ struct lease_grant {
     std::int64_t ttl_seconds = 0;
 };
 
+// What is left of a lease (nothing: it is gone).
+struct lease_time_left {
+    std::optional<std::int64_t> ttl_seconds;
+};
+
 struct keepalive_reply {
     // Absent when etcd no longer knows the lease: the lease is gone.
     std::optional<std::int64_t> ttl_seconds;

@@ -398,6 +398,15 @@ etcd_result<range_reply> decode_range(int http_status, std::string_view body) {
     });
 }
 
+etcd_result<lease_time_left> decode_time_to_live(int http_status, std::string_view body) {
+    if (!is_success(http_status)) return decode_error(http_status, body);
+    return decode<lease_time_left>(body, [&](json const& doc) -> etcd_result<lease_time_left> {
+        auto ttl = int_field(doc, "TTL");  // -1 for a lease that is gone
+        if (ttl < 0) return lease_time_left{};
+        return lease_time_left{ttl};
+    });
+}
+
 etcd_result<watch_message> decode_watch_line(std::string_view line) {
     return decode<watch_message>(line, [&](json const& doc) -> etcd_result<watch_message> {
         watch_message m;

@@ -18,7 +18,8 @@ inline constexpr std::array all_roles{role::starting, role::standby, role::activ
 inline constexpr std::array all_candidacies{
     candidacy::candidate,      candidacy::stopping,       candidacy::held_off,         candidacy::crash_loop,
     candidacy::producer_unhealthy, candidacy::dirty_database, candidacy::nodeos_down,  candidacy::nodeos_unchecked,
-    candidacy::nodeos_lagging, candidacy::nodeos_unreachable};
+    candidacy::nodeos_lagging, candidacy::nodeos_unreachable, candidacy::group_paused, candidacy::node_paused,
+    candidacy::switchover_to_other};
 
 // A cumulative histogram with fixed upper bounds, in seconds.
 class histogram {
@@ -37,18 +38,21 @@ private:
     double sum_ = 0;
 };
 
-// Counters, by label value; a label value absent from a map has not happened yet.
+// Counters, by label value. The label values an alert or a panel asks about are there from
+// the start, at 0, so that the first event is an increase rather than a new series.
 struct counters {
     std::map<std::pair<std::string, std::string>, std::uint64_t> transitions;  // (from, to)
     std::map<std::string, std::uint64_t> nodeos_starts;    // by mode
-    std::map<std::string, std::uint64_t> nodeos_exits;     // by reason: stopped, exited, start_failed, dirty_database, failed
-    std::map<std::string, std::uint64_t> nodeos_restarts;  // by reason: crash, promote, demote, restart
-    std::map<std::string, std::uint64_t> fences;           // by cause: deadline, lost_lock, frozen
+    std::map<std::string, std::uint64_t> nodeos_exits{
+        {"stopped", 0}, {"exited", 0}, {"start_failed", 0}, {"dirty_database", 0}, {"failed", 0}};
+    std::map<std::string, std::uint64_t> nodeos_restarts{{"crash", 0}, {"promote", 0}, {"demote", 0}, {"restart", 0}};
+    std::map<std::string, std::uint64_t> fences{{"deadline", 0}, {"lost_lock", 0}, {"frozen", 0}};
     std::map<std::string, std::uint64_t> etcd_requests;    // by kind: grant, keepalive, campaign, revoke, watch
     std::map<std::string, std::uint64_t> etcd_errors;      // by kind
     std::map<std::string, std::uint64_t> api_requests;     // to nodeos's API, by kind: get_info, pause, resume
     std::map<std::string, std::uint64_t> api_errors;       // by kind
-    std::map<std::string, std::uint64_t> hook_runs;        // role-change hooks, by result: ok, failed, timed_out, dropped, error
+    std::map<std::string, std::uint64_t> hook_runs{  // role-change hooks, by result
+        {"ok", 0}, {"failed", 0}, {"timed_out", 0}, {"dropped", 0}, {"error", 0}};
     histogram keepalive_rtt{{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}};
     std::uint64_t blocks_produced = 0;
     std::uint64_t blocks_received = 0;

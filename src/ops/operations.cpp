@@ -103,8 +103,10 @@ void operations::step_done() {
 void operations::nodeos_reaped() { nodeos_pid_ = 0; }
 
 http_reply operations::answer(std::string_view method, std::string_view path) {
-    bool known = path == "/metrics" || path == "/healthz" || path == "/status";
-    if (!known) return {404, "text/plain; charset=utf-8", "not found; try /metrics, /healthz or /status\n"};
+    bool known = path == "/metrics" || path == "/healthz" || path == "/status" || path == "/producer" || path == "/standby";
+    if (!known) {
+        return {404, "text/plain; charset=utf-8", "not found; try /metrics, /healthz, /status, /producer or /standby\n"};
+    }
     if (method != "GET") return {405, "text/plain; charset=utf-8", "only GET\n"};
     auto snap = snapshot();
     if (path == "/metrics") {
@@ -123,6 +125,13 @@ http_reply operations::answer(std::string_view method, std::string_view path) {
                 render_metrics(stats_, g, read_process_stats(), NM_VERSION)};
     }
     if (path == "/status") return {200, "application/json", render_status_json(snap)};
+    // For load balancers and probes: the producing node, and the standbys ready to take over.
+    if (path == "/producer" || path == "/standby") {
+        bool const yes = path == "/producer" ? snap.state == role::active && snap.lock_held
+                                             : snap.state == role::standby && snap.candidate == candidacy::candidate &&
+                                                   snap.nodeos_pid.has_value();
+        return {yes ? 200 : 503, "text/plain; charset=utf-8", cat(yes ? "yes: " : "no: ", status_line(snap), "\n")};
+    }
     bool ok = healthy(snap);
     return {ok ? 200 : 503, "text/plain; charset=utf-8", (ok ? "ok: " : "unhealthy: ") + status_line(snap) + "\n"};
 }

@@ -159,6 +159,11 @@ class OperateTest(MonitorTestCase):
 
         self.assertEqual(http_get(active, "/healthz")[0], 200)
         self.assertEqual(http_get(standby, "/healthz")[0], 200)
+        # For load balancers: 200 on the producing node only, and on the standbys ready to take over.
+        wait_until(lambda: http_get(standby, "/standby")[0] == 200, 5, "the standby to be a candidate")
+        self.assertEqual(http_get(active, "/producer")[0], 200)
+        self.assertEqual(http_get(standby, "/producer")[0], 503)
+        self.assertEqual(http_get(active, "/standby")[0], 503)
         self.assertEqual(http_get(active, "/nope")[0], 404)
         self.assertEqual(http_get(active, "/")[0], 404)
         self.assertEqual(http_get(active, "/metrics", method="POST")[0], 405)
