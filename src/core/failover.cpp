@@ -74,28 +74,14 @@ void failover::on(fact::campaign_answered const& f) {
     lock.request = 0;
     lock.failures = 0;
     s_.etcd_failing = false;
-    if (!f.won && f.holder && !me_.instance.empty() && f.holder->instance == me_.instance &&
-        f.holder->lease != s_.lease.id) {
-        return adopt_lease(f.holder->lease);
-    }
-    bool const mine = f.won || (f.holder && f.holder->lease == s_.lease.id);
-    if (mine) {
+    if (f.won) {
         lock.holder.clear();
         enter(lock_view::mine, cause::lock_acquired, level::info, "lock acquired");
-    } else if (f.holder) {
-        auto name = who(*f.holder);
-        if (lock.view == lock_view::mine) {
-            enter(lock_view::theirs, cause::lock_taken, level::warning, cat("lock lost: the lock is held by ", name));
-        } else if (lock.view == lock_view::theirs && lock.holder != name) {
-            note(cause::lock_held_by_other, level::info, cat("lock is held by ", name));
-        } else {
-            enter(lock_view::theirs, cause::lock_held_by_other, level::info, cat("lock is held by ", name));
-        }
-        lock.holder = name;
-    } else {
+    } else if (!f.holder) {
         lock.retry_at = now_;
-        enter(lock_view::unknown, cause::key_vanished, level::info,
-              "the lock key vanished between compare and read: campaign again");
+        return enter(lock_view::unknown, cause::key_vanished, level::info,
+                     "the lock key vanished between compare and read: campaign again");
+    } else if (!learn_holder(*f.holder, cause::lock_acquired, cause::lock_held_by_other)) {
         return;
     }
     open_watch(f.revision);
@@ -110,30 +96,41 @@ void failover::on(fact::group_read const& f) {
     s_.etcd_failing = false;
     apply_control(f.control);
     open_watch(f.revision);
-    if (!f.holder) {
+    if (f.holder) {
+        learn_holder(*f.holder, cause::group_read, cause::group_read);
+        return;
+    }
+    lock.holder.clear();
+    lock.retry_at = now_;
+    if (lock.view == lock_view::mine) {
+        return enter(lock_view::unknown, cause::key_deleted, level::warning, "lock lost: the lock key is gone");
+    }
+    enter(lock_view::unknown, cause::group_read, level::debug, "nobody holds the lock");
+}
+
+// K2 to K5, K14: what the lock key says of its holder, read by a campaign or a read of the
+// group. False when the holder is this monitor under an earlier lease, which it adopts.
+bool failover::learn_holder(lock_holder const& h, cause mine, cause theirs) {
+    auto& lock = s_.lock;
+    if (!me_.instance.empty() && h.instance == me_.instance && h.lease != s_.lease.id) {
+        adopt_lease(h.lease);
+        return false;
+    }
+    if (h.lease == s_.lease.id) {
         lock.holder.clear();
-        lock.retry_at = now_;
-        if (lock.view == lock_view::mine) {
-            return enter(lock_view::unknown, cause::key_deleted, level::warning, "lock lost: the lock key is gone");
-        }
-        return enter(lock_view::unknown, cause::group_read, level::debug, "nobody holds the lock");
+        enter(lock_view::mine, mine, level::info, mine == cause::lock_acquired ? "lock acquired" : "lock held by this node");
+        return true;
     }
-    if (!me_.instance.empty() && f.holder->instance == me_.instance && f.holder->lease != s_.lease.id) {
-        return adopt_lease(f.holder->lease);
-    }
-    if (f.holder->lease == s_.lease.id) {
-        lock.holder.clear();
-        return enter(lock_view::mine, cause::group_read, level::info, "lock held by this node");
-    }
-    auto name = who(*f.holder);
+    auto name = who(h);
     if (lock.view == lock_view::mine) {
         enter(lock_view::theirs, cause::lock_taken, level::warning, cat("lock lost: the lock is held by ", name));
     } else if (lock.view == lock_view::theirs && lock.holder != name) {
-        note(cause::group_read, level::info, cat("lock is held by ", name));
+        note(theirs, level::info, cat("lock is held by ", name));
     } else {
-        enter(lock_view::theirs, cause::group_read, level::info, cat("lock is held by ", name));
+        enter(lock_view::theirs, theirs, level::info, cat("lock is held by ", name));
     }
     lock.holder = name;
+    return true;
 }
 
 // W1: one watch covers the lock key and the group's control keys; it is opened after a

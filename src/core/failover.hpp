@@ -277,6 +277,7 @@ private:
     void keepalive_failed(failure kind, std::string const& detail);
     void read_key_at(time_point t, cause why, level lvl, std::string text);
     void apply_control(group_control const& c);
+    bool learn_holder(lock_holder const& h, cause mine, cause theirs);
     void open_watch(std::int64_t revision);
     void start_nodeos(mode as, cause why, std::string text);
     void stop_nodeos(cause why, std::string const& text);
