@@ -39,8 +39,8 @@
 // │ L11  releasing                    revoked, or failed not_found  → none                         released
 // │ L12  releasing                    failed otherwise              → none (expires within TTL)    release_failed
 // │ LOCK: unknown, mine, theirs (and whether a campaign is in flight)
-// │ K1   unknown, lease live,         retry time                    campaign                       lock_may_be_free
-// │      a candidate
+// │ K1   unknown, lease live, watch   retry time                    campaign                       lock_may_be_free
+// │      open (K12), a candidate
 // │ K2   any                          answered: won, or held under  → mine; W1                     lock_acquired
 // │                                   this node's lease
 // │ K3   unknown, theirs              answered: held by another     → theirs; W1                   lock_held_by_other
@@ -49,7 +49,7 @@
 // │                                   monitor under an older lease  lease, renew the old (L9)
 // │ K6   any                          answered: no holder (deleted  → unknown; K1 at once          key_vanished
 // │                                   between compare and read)
-// │ K7   any                          campaign failed, not          K1 again after 100 ms          campaign_failed
+// │ K7   any                          campaign or read failed, not  K1 or K12 again after 100 ms   campaign_failed
 // │                                   not_found (that is L7)        doubling to 2 s
 // │ K8   mine                         key deleted                   → unknown; F1; K1 at once      key_deleted
 // │ K9   unknown, theirs              key deleted                   → unknown; K1 at once          key_deleted
@@ -79,7 +79,10 @@
 // │                                   time before the fence
 // │ N2   down                         start time; lock theirs       start standby → running        lock_held_elsewhere
 // │ N3   down                         start time; no verdict, not   start standby → running        not_a_candidate
-// │                                   a candidate (crash loop)
+// │                                   a candidate (a crash loop, a
+// │                                   pause, ...; with an API, once
+// │                                   K14 answered: its nodeos must
+// │                                   run to be checked)
 // │ N4   down                         start time; no verdict, etcd  start standby → running        etcd_unreachable
 // │                                   failing
 // │ N5   down                         start time + 2 s; no verdict  start standby → running        no_verdict_yet
