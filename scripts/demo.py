@@ -3,16 +3,19 @@
 two monitors, node-a and node-b, in one failover group, each supervising the nodeos
 simulator (tests/nodeos_sim.py). One produces; after a few seconds its monitor gets
 SIGTERM and the other takes over; the stopped monitor is started again and comes back as
-standby. Then a status line every few seconds until Ctrl-C, which stops everything this
-script started.
+standby. Then `nodeos-monitor status` shows the group, and `nodeos-monitor switchover` hands
+production back, planned. Then a status line every few seconds until Ctrl-C, which stops
+everything this script started.
 
 Run through scripts/demo, which builds first; NM_MONITOR names the binary."""
 
 import argparse
+import json
 import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -97,6 +100,30 @@ class Demo:
                 if INTERESTING.search(line) and not BORING.search(line):
                     print(f"    {name} | {line}", flush=True)
 
+    def wait_candidate(self, name, timeout):
+        """Waits until the group's registry shows `name` as a ready standby: its nodeos
+        answers with a fresh head."""
+        argv = [MONITOR, "status", "--json", "--etcd-endpoints", self.etcd.url,
+                "--failover-group", GROUP]
+
+        def ready():
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+            members = json.loads(done.stdout)["members"] if done.stdout else []
+            return any(m["node"] == name and m["state"] == "standby" and m["candidate"]
+                       for m in members)
+        wait_until(ready, timeout, f"{name} to be a ready standby")
+
+    def command(self, *args):
+        """Runs `nodeos-monitor COMMAND ...` against the demo's group and shows what it says;
+        raises when it fails."""
+        argv = [MONITOR, *args, "--etcd-endpoints", self.etcd.url, "--failover-group", GROUP]
+        self.say("$ nodeos-monitor " + " ".join(args))
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        for line in (done.stdout + done.stderr).splitlines():
+            print(f"    {line}", flush=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"nodeos-monitor {args[0]} exited with {done.returncode}")
+
     def watch(self, seconds, status_every=3.0):
         """Shows logs and a status line every `status_every` seconds for `seconds`
         (forever when seconds is None)."""
@@ -147,6 +174,21 @@ class Demo:
         restarted.wait_nodeos_mode("validator", TTL + 10)
         self.pump_logs()
         self.say(f"==> {producer} is back, as standby; {peer} keeps producing")
+        self.wait_candidate(producer, TTL + 10)
+        self.command("status")
+
+        self.say(f"==> a planned switchover: {peer} hands production to {producer}")
+        sent = time.monotonic_ns()
+        self.command("switchover", "--to", producer, "--wait", str(TTL + 10))
+        first = self.ledger.wait_first_block(sent, producer, TTL + 10,
+                                             f"{producer} to produce after the switchover")
+        last = self.ledger.last_block_time(peer)
+        self.pump_logs()
+        self.say(f"{producer}'s first block came {ms(first['t'] - last):.0f} ms after {peer}'s "
+                 "last one")
+        overlaps = self.ledger.overlaps()
+        self.say("no two producers at any instant" if not overlaps
+                 else f"OVERLAP: {overlaps}")
         self.say("status every 3 s; Ctrl-C stops everything"
                  if duration is None else f"status every 3 s for {duration:.0f} s")
         self.watch(duration)
