@@ -163,6 +163,21 @@ BOOST_AUTO_TEST_CASE(grant_and_keepalive) {
     BOOST_TEST(std::holds_alternative<std::monostate>(revoke(io, client, lease.id)));
 }
 
+// A monitor given a user while etcd has authentication off: etcd says so when asked for a
+// token (HTTP 412), and every request goes without one.
+BOOST_AUTO_TEST_CASE(a_user_for_an_etcd_without_authentication) {
+    asio::io_context io;
+    std::vector<std::string> reports;
+    etcd_client client(io, {etcd_endpoint()}, etcd_tls(), etcd_credentials{"bp", "secret"}, test_debug(),
+                       [&](level, std::string const& text) { reports.push_back(text); });
+    auto lease = grant(io, client, 5);
+    auto const key = unique_key("no-auth");
+    BOOST_TEST(value_of(campaign(io, client, key, "node-a", lease.id)).won);
+    BOOST_TEST(std::holds_alternative<std::monostate>(revoke(io, client, lease.id)));
+    BOOST_TEST_REQUIRE(reports.size() == 1u);
+    BOOST_TEST(reports[0] == "etcd has authentication disabled: user bp is not used, requests go without a token");
+}
+
 BOOST_AUTO_TEST_CASE(concurrent_requests) {
     asio::io_context io;
     etcd_client client(io, {etcd_endpoint()}, etcd_tls(), test_debug());

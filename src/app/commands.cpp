@@ -67,7 +67,10 @@ class session {
 public:
     explicit session(config const& cfg)
         : group_(cfg.failover_group),
-          etcd_(io_, resolve(cfg.etcd_endpoints, "--etcd-endpoints"), tls_files{cfg.etcd_ca, cfg.etcd_cert, cfg.etcd_key}) {}
+          etcd_(io_, resolve(cfg.etcd_endpoints, "--etcd-endpoints"), tls_files{cfg.etcd_ca, cfg.etcd_cert, cfg.etcd_key},
+                etcd_credentials{cfg.etcd_user, cfg.etcd_password}, [](std::string const&) {},
+                // A refusal reaches the operator as the command's own one-line reason.
+                [](level, std::string const&) {}) {}
 
     template <class T, class Start>
     T call(char const* what, Start start) {

@@ -108,7 +108,8 @@ struct monitor::impl {
     explicit impl(config c)
         : cfg(std::move(c)),
           etcd(io, resolve(cfg.etcd_endpoints, "--etcd-endpoints"), tls_files{cfg.etcd_ca, cfg.etcd_cert, cfg.etcd_key},
-               [](std::string const& line) { log(level::debug, line); }),
+               etcd_credentials{cfg.etcd_user, cfg.etcd_password}, [](std::string const& line) { log(level::debug, line); },
+               [](level lvl, std::string const& line) { log(lvl, line); }),
           ops(io, operations::settings{cfg.node_name, cfg.failover_group, ops_endpoint(cfg)}, core) {
         if (!cfg.on_role_change.empty()) {
             hooks = std::make_unique<hook_runner>(

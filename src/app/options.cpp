@@ -6,7 +6,9 @@
 
 #include <boost/program_options.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <set>
@@ -21,6 +23,7 @@ namespace {
 
 constexpr int min_ttl = 2;  // etcd's smallest lease TTL
 constexpr char const* default_nodeos_api = "http://127.0.0.1:8888";  // nodeos's own default address
+constexpr std::size_t max_password_length = 4096;
 
 std::vector<std::string> split_commas(std::vector<std::string> const& values) {
     std::vector<std::string> out;
@@ -161,6 +164,52 @@ bool readable_by_others(std::string const& path) {
     return ::stat(path.c_str(), &st) == 0 && (st.st_mode & S_IROTH) != 0;
 }
 
+// etcd's gateway reads JSON, whose decoder turns bytes that are not UTF-8 into U+FFFD: a
+// password with such bytes would be refused for no visible reason.
+bool is_utf8(std::string_view text) {
+    for (std::size_t i = 0; i < text.size();) {
+        auto const c = static_cast<unsigned char>(text[i]);
+        std::size_t const length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+        if (length == 0 || i + length > text.size()) return false;
+        for (std::size_t k = 1; k < length; ++k) {
+            if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) return false;
+        }
+        i += length;
+    }
+    return true;
+}
+
+// The user's password: the one line of --etcd-password-file, a file that other users
+// cannot read (as a key file should be), ending with or without a newline.
+void read_password(config& c) {
+    if (c.etcd_user.empty() && c.etcd_password_file.empty()) return;
+    if (c.etcd_user.empty()) throw usage_error("--etcd-password-file needs --etcd-user");
+    if (c.etcd_password_file.empty()) {
+        throw usage_error("--etcd-user needs --etcd-password-file (the password is read from a file, never given "
+                          "on the command line)");
+    }
+    if (!is_utf8(c.etcd_user)) throw usage_error(cat("--etcd-user: not UTF-8"));
+    auto const& path = c.etcd_password_file;
+    auto const flag = cat("--etcd-password-file ", path, ": ");
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) throw usage_error(cat(flag, std::strerror(errno)));
+    if (!S_ISREG(st.st_mode)) throw usage_error(cat(flag, "not a regular file"));
+    if (st.st_mode & S_IROTH) throw usage_error(cat(flag, "readable by other users (chmod o-r ", path, ")"));
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw usage_error(cat(flag, "cannot read it"));
+    std::string text(max_password_length + 3, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    if (in.bad()) throw usage_error(cat(flag, "cannot read it"));
+    if (text.ends_with('\n')) text.pop_back();
+    if (text.ends_with('\r')) text.pop_back();
+    if (text.empty()) throw usage_error(cat(flag, "empty: it must hold the password"));
+    if (text.size() > max_password_length) throw usage_error(cat(flag, "longer than ", max_password_length, " bytes"));
+    if (text.find_first_of("\r\n") != std::string::npos) throw usage_error(cat(flag, "more than one line"));
+    if (!is_utf8(text)) throw usage_error(cat(flag, "the password is not UTF-8"));
+    c.etcd_password = std::move(text);
+}
+
 // Reads the file one line at a time, so that every error names its line. Options given
 // on the command line win: their lines in the file are skipped.
 file_origin read_config_file(std::string const& path, po::options_description const& allowed,
@@ -255,6 +304,7 @@ void finish(config& c, std::vector<std::string>& endpoints, std::string const& m
     }
     c.json_logs = log_format_name == "json";
     if (c.node_name.empty()) c.node_name = host_name();
+    read_password(c);  // the commands need it as much as the daemon
     if (daemon) check(c);
 }
 
@@ -390,6 +440,11 @@ command_line parse_command_line(int argc, char const* const* argv) {
         ("etcd-ca", po::value(&c.etcd_ca), "CA bundle that signs etcd's server certificates")
         ("etcd-cert", po::value(&c.etcd_cert), "client certificate for etcd (needs --etcd-key)")
         ("etcd-key", po::value(&c.etcd_key), "private key of --etcd-cert")
+        ("etcd-user", po::value(&c.etcd_user),
+         "etcd user, when etcd has authentication enabled (needs --etcd-password-file); its role needs readwrite "
+         "on the group's keys [GROUP, GROUP0)")
+        ("etcd-password-file", po::value(&c.etcd_password_file),
+         "file that holds the etcd user's password on one line; other users must not be able to read it")
         ("failover-group", po::value(&c.failover_group)->default_value(c.failover_group),
          "the lock key in etcd: monitors in one group elect one producer")
         ("node-name", po::value(&c.node_name), "this node's name in the lock (default: the host name)")
@@ -432,19 +487,35 @@ command_line parse_command_line(int argc, char const* const* argv) {
         ("node", po::value(&o.node), "pause, resume: one node instead of the whole group")
         ("reason", po::value(&o.reason), "pause, switchover: a note for the other operators");
 
+    // Known, so that it is refused with the reason (and its value never echoed), rather than
+    // taken for --etcd-password-file, which its prefix would otherwise abbreviate.
+    std::string password_given;
+    po::options_description refused("Refused");
+    refused.add_options()("etcd-password", po::value(&password_given));
+    po::options_description in_file;
+    in_file.add(flags).add(refused);
+
+    po::options_description visible;
+    visible.add(command_only).add(flags);
+    if (!daemon) visible.add(commands_flags);
     po::options_description all;
-    all.add(command_only).add(flags);
-    if (!daemon) all.add(commands_flags);
+    all.add(visible).add(refused);
     po::variables_map vm;
     file_origin origin;
     try {
         po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
         if (vm.count("config") && !vm.count("help") && !vm.count("version")) {
-            origin = read_config_file(vm["config"].as<std::string>(), flags, vm);
+            origin = read_config_file(vm["config"].as<std::string>(), in_file, vm);
         }
         po::notify(vm);
     } catch (po::error const& e) {
         throw usage_error(e.what());
+    }
+    if (vm.count("etcd-password")) {
+        throw usage_error(locate("--etcd-password: a password is never given on the command line or in the config "
+                                 "file: write it to a file only the monitor's user can read, and name that file "
+                                 "with --etcd-password-file",
+                                 origin));
     }
     if (vm.count("help")) {
         std::ostringstream text;
@@ -454,7 +525,7 @@ command_line parse_command_line(int argc, char const* const* argv) {
                 "failover group, and as a validator otherwise. The commands show the group\n"
                 "(status), hand production to another node (switchover), and pause or resume\n"
                 "automatic takeover for maintenance; they use the same config file and etcd flags.\n\n"
-             << all << commands_flags;
+             << visible << commands_flags;
         out.action = command_line::what::help;
         out.text = text.str();
         return out;

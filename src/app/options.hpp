@@ -39,6 +39,9 @@ struct config {
     std::vector<std::string> nodeos_args;
     std::vector<endpoint_url> etcd_endpoints;
     std::string etcd_ca, etcd_cert, etcd_key;
+    std::string etcd_user;           // empty: no authentication
+    std::string etcd_password_file;  // the password's file, never the password itself
+    std::string etcd_password;       // read from etcd_password_file
     std::string failover_group = "eos";
     std::string node_name;  // default: the host name
     int lease_ttl = 10;

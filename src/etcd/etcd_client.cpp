@@ -1,19 +1,32 @@
 // The gateway client: etcd's requests and answers over net/http_client.
 //
-//   grant/keepalive/campaign/revoke ─▶ request() ─▶ http_client::request (POST, JSON)
-//        completion: decode the answer, move on from an endpoint that cannot serve,
+//   grant/campaign/range/put/erase/revoke ─▶ request() ─▶ with_token() ─▶ send()
+//        ─▶ http_client::request (POST, JSON, Authorization: the token)
+//        completion: decode the answer; a refused token: forget it, with_token() and
+//                    send() once more; move on from an endpoint that cannot serve;
 //                    call the caller's handler (unless closed)
-//   watch ─▶ http_client::open_stream (POST /v3/watch): the chunked body ─▶ on_watch_data
-//            ─▶ line_splitter ─▶ decode_watch_line ─▶ on_message; its end ─▶ on_end
+//   keepalive ─▶ send() at once, with the token there is (etcd does not check it)
+//   watch ─▶ with_token() ─▶ http_client::open_stream (POST /v3/watch): the chunked body
+//            ─▶ on_watch_data ─▶ line_splitter ─▶ decode_watch_line ─▶ on_message; its end ─▶ on_end
+//   with_token(): the token, or a wait, bounded by the caller's deadline, for the one
+//            authentication in flight (authenticate(): POST /v3/auth/authenticate)
 //
+// Without a user, with_token() and the resends are skipped: requests go as they are.
 // The HTTP client calls nothing after close(); handlers hold the impl only weakly, and
 // keep it alive while they run, so that an owner may destroy the client from a handler.
 #include "etcd/etcd_client.hpp"
 
+#include <algorithm>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <utility>
 #include <variant>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "core/text.hpp"
 #include "etcd/gateway_json.hpp"
@@ -28,11 +41,18 @@ using net::http_verb;
 using net::stream_end;
 using net::stream_handlers;
 using net::stream_request;
+using steady = std::chrono::steady_clock;
 
 constexpr std::size_t max_answer_body = 1024 * 1024;      // unary answers are a few hundred bytes
 constexpr std::size_t max_error_body = 64 * 1024;         // body of a refused watch
 constexpr std::size_t max_watch_line = 4 * 1024 * 1024;   // one watch message
-constexpr auto watch_open_timeout = std::chrono::seconds(5);  // connect + handshake + header
+constexpr auto watch_open_timeout = std::chrono::seconds(5);  // token + connect + handshake + header
+// After etcd refused the password, requests fail at once for this long instead of each
+// asking again: a bound on the authentications a wrong password costs etcd (bcrypt).
+constexpr auto refusal_hold = std::chrono::seconds(1);
+constexpr auto report_repeat = std::chrono::minutes(1);  // a lasting problem is told again this often
+constexpr std::size_t max_remembered_reports = 64;
+constexpr auto longest_timeout = std::chrono::hours(24);  // keeps now() + timeout from overflowing
 
 etcd_error to_error(http_failure const& f) {
     switch (f.what) {
@@ -54,42 +74,322 @@ bool blames_endpoint(etcd_error const& e) {
     }
 }
 
+steady::time_point deadline_after(std::chrono::nanoseconds t) {
+    return steady::now() + std::chrono::duration_cast<steady::duration>(
+                               std::clamp<std::chrono::nanoseconds>(t, std::chrono::nanoseconds::zero(), longest_timeout));
+}
+
+std::chrono::nanoseconds time_left(steady::time_point deadline) {
+    return std::max<std::chrono::nanoseconds>(deadline - steady::now(), std::chrono::nanoseconds::zero());
+}
+
+// Whether etcd checks a request against the token.
+enum class token_use {
+    checked,  // it waits for a token; a refused token is replaced and the request sent once more
+    carried,  // a keepalive: it goes at once, with the token there is, and a failure is never the token's
+};
+
+// A request as the messages name it: what it does, and the keys it touches.
+struct call_info {
+    char const* name = "";
+    token_use use = token_use::checked;
+    std::string key;
+    std::string range_end;  // empty: the one key
+};
+
+std::string keys_of(call_info const& c) {
+    if (c.key.empty()) return "its keys";
+    if (c.range_end.empty()) return cat("key \"", c.key, "\"");
+    return cat("keys [\"", c.key, "\", \"", c.range_end, "\")");
+}
+
 }  // namespace
 
 // --- impl -----------------------------------------------------------------------------
 
 struct etcd_client::impl : std::enable_shared_from_this<impl> {
+    // nullopt: go on, with the token there is (none when etcd has authentication disabled).
+    using token_outcome = std::optional<etcd_error>;
+
+    // A request waiting for a token, until its deadline.
+    struct token_waiter {
+        token_waiter(boost::asio::io_context& io, std::function<void(token_outcome)> r, steady::time_point d)
+            : resume(std::move(r)), deadline(d), timer(io) {}
+        std::function<void(token_outcome)> resume;
+        steady::time_point deadline;
+        boost::asio::steady_timer timer;
+        bool done = false;
+    };
+
     // The one watch stream and what to tell its owner.
     struct watch_state {
         std::string key;
         std::string range_end;  // empty: the one key
+        std::int64_t start_revision = 0;
         std::function<void(watch_message const&)> on_message;
         std::function<void(etcd_error const&)> on_end;
         gateway::line_splitter lines{max_watch_line};  // the body is a stream of lines cut anywhere
         net::http_stream stream;
+        bool opened = false;              // a stream was opened (an endpoint to blame)
+        bool delivered = false;           // a message reached the owner
+        bool resent = false;              // opened once more with a new token already
+        bool with_token = false;          // its stream carries a token
+        std::uint64_t token_generation = 0;
+
+        call_info call() const { return call_info{"watch", token_use::checked, key, range_end}; }
     };
 
-    impl(boost::asio::io_context& io, std::vector<endpoint> endpoints, tls_files const& files, debug_sink debug)
-        : debug_(debug), http_(io, std::move(endpoints), files, "etcd", std::move(debug)) {}
+    // A unary request, kept until its answer: it may be sent twice.
+    template <class T>
+    struct pending {
+        char const* target;
+        std::string body;
+        steady::time_point deadline;
+        etcd_result<T> (*decode)(int, std::string_view);
+        handler<T> done;
+        call_info call;
+        bool resent = false;  // sent once more with a new token already
+    };
+
+    impl(boost::asio::io_context& io, std::vector<endpoint> endpoints, tls_files const& files,
+         etcd_credentials credentials, debug_sink debug, report_sink report)
+        : io_(io),
+          credentials_(std::move(credentials)),
+          debug_(debug),
+          report_(std::move(report)),
+          http_(io, std::move(endpoints), files, "etcd", std::move(debug)) {}
+
+    bool authenticating() const { return !credentials_.empty(); }
 
     template <class T>
     using decoder = etcd_result<T> (*)(int, std::string_view);
 
     template <class T>
-    void request(char const* target, std::string body, timeout t, decoder<T> decode, handler<T> done) {
+    void request(char const* target, std::string body, timeout t, decoder<T> decode, handler<T> done, call_info call) {
         if (closed_) return;
-        http_.request(http_verb::post, target, std::move(body), t, max_answer_body,
-                      [weak = weak_from_this(), decode, done = std::move(done)](http_result r) {
+        auto p = std::make_shared<pending<T>>(
+            pending<T>{target, std::move(body), deadline_after(t), decode, std::move(done), std::move(call)});
+        if (!authenticating() || p->call.use == token_use::carried) return send(p);
+        send_with_token(p);
+    }
+
+    template <class T>
+    void send_with_token(std::shared_ptr<pending<T>> const& p) {
+        with_token(p->deadline, [weak = weak_from_this(), p](token_outcome failed) {
+            auto self = weak.lock();
+            if (!self || self->closed_) return;
+            if (failed) return p->done(*failed);
+            self->send(p);
+        });
+    }
+
+    template <class T>
+    void send(std::shared_ptr<pending<T>> const& p) {
+        auto const generation = token_generation_;
+        bool const with_token = !token_.empty();
+        net::header_fields headers;
+        if (with_token) headers.emplace_back("Authorization", token_);  // the raw token: "Bearer x" is refused
+        http_.request(http_verb::post, p->target, p->body, std::move(headers), time_left(p->deadline), max_answer_body,
+                      [weak = weak_from_this(), p, generation, with_token](http_result r) {
                           auto self = weak.lock();
                           if (!self || self->closed_) return;
-                          if (auto const* f = std::get_if<http_failure>(&r)) return done(to_error(*f));
-                          auto const& a = std::get<http_answer>(r);
-                          auto result = decode(a.status, a.body);
-                          // "no leader", "timed out": another member may do better.
-                          if (auto const* e = std::get_if<etcd_error>(&result); e && blames_endpoint(*e))
-                              self->http_.rotate_from(a.endpoint_index, nm::describe(*e));
-                          done(std::move(result));
+                          self->answered(p, generation, with_token, std::move(r));
                       });
+    }
+
+    template <class T>
+    void answered(std::shared_ptr<pending<T>> const& p, std::uint64_t generation, bool with_token, http_result r) {
+        bool const may_resend = authenticating() && p->call.use == token_use::checked && !p->resent;
+        if (auto const* f = std::get_if<http_failure>(&r)) {
+            // etcd 3.4.23 closes the connection instead of refusing a token (etcd #15256).
+            if (may_resend && with_token && f->closed_without_answer) {
+                return resend(p, generation, "etcd closed the connection without an answer");
+            }
+            return p->done(to_error(*f));
+        }
+        auto const& a = std::get<http_answer>(r);
+        auto result = p->decode(a.status, a.body);
+        if (auto* e = std::get_if<etcd_error>(&result)) {
+            if (may_resend && gateway::token_refused(*e)) return resend(p, generation, nm::describe(*e));
+            // "no leader", "timed out": another member may do better.
+            if (blames_endpoint(*e)) http_.rotate_from(a.endpoint_index, nm::describe(*e));
+            *e = explain(*e, p->call);
+        }
+        p->done(std::move(result));
+    }
+
+    template <class T>
+    void resend(std::shared_ptr<pending<T>> const& p, std::uint64_t generation, std::string const& why) {
+        p->resent = true;
+        forget_token(generation, why);
+        send_with_token(p);
+    }
+
+    // A refusal that an operator must fix: said at level error, with what it concerns.
+    etcd_error explain(etcd_error const& e, call_info const& call) {
+        if (gateway::permission_refused(e)) {
+            auto text = cat("permission denied for ", keys_of(call), " (", call.name, ")",
+                            authenticating() ? cat(" as etcd user ", credentials_.user) : std::string(), ": ", e.message);
+            problem(level::error, text);
+            return etcd_error{etcd_error::kind::permission_denied, e.http_status, e.grpc_code, text};
+        }
+        if (gateway::token_refused(e) && call.use == token_use::checked) {
+            auto text = authenticating()
+                            ? cat("etcd refuses the token of user ", credentials_.user, " even when new: ", e.message)
+                            : cat("etcd has authentication enabled and no user is configured: ", e.message);
+            problem(authenticating() ? level::warning : level::error, text);
+            return etcd_error{etcd_error::kind::refused_credentials, e.http_status, e.grpc_code, text};
+        }
+        return e;
+    }
+
+    // --- the token ---
+
+    // The token that `generation` named is refused: the next request gets a new one. A
+    // newer token (another request already got one) is kept and tried.
+    void forget_token(std::uint64_t generation, std::string const& why) {
+        if (generation != token_generation_) return;
+        token_.clear();
+        auth_disabled_ = false;
+        token_refused_because_ = why;
+        debug_(cat("etcd refused the token of user ", credentials_.user, " (", why, "): authenticating again"));
+    }
+
+    // Calls resume once, never from inside this call: with nullopt when there is a token
+    // (or none is needed), or with why there is none by the deadline.
+    void with_token(steady::time_point deadline, std::function<void(token_outcome)> resume) {
+        if (!token_.empty() || auth_disabled_) return post(std::move(resume), std::nullopt);
+        if (steady::now() < refused_until_) return post(std::move(resume), refusal_);
+        auto w = std::make_shared<token_waiter>(io_, std::move(resume), deadline);
+        waiters_.push_back(w);
+        w->timer.expires_at(deadline);
+        w->timer.async_wait([weak = weak_from_this(), w](boost::system::error_code ec) {
+            auto self = weak.lock();
+            if (ec || !self || self->closed_ || w->done) return;
+            w->done = true;
+            std::erase(self->waiters_, w);
+            w->resume(etcd_error{etcd_error::kind::timeout, 0, 0,
+                                 cat("no token for etcd user ", self->credentials_.user,
+                                     " in time: the authentication is still under way")});
+        });
+        if (!authentication_in_flight_) authenticate(deadline);
+    }
+
+    void post(std::function<void(token_outcome)> resume, token_outcome outcome) {
+        boost::asio::post(io_, [weak = weak_from_this(), resume = std::move(resume), outcome = std::move(outcome)] {
+            auto self = weak.lock();
+            if (self && !self->closed_) resume(outcome);
+        });
+    }
+
+    // The one authentication in flight, with the deadline of the request that needs it
+    // first; every request waiting then gets its outcome.
+    void authenticate(steady::time_point deadline) {
+        authentication_in_flight_ = true;
+        authentication_deadline_ = deadline;
+        debug_(cat("etcd: authenticating as user ", credentials_.user));
+        http_.request(http_verb::post, "/v3/auth/authenticate",
+                      gateway::encode_authenticate(credentials_.user, credentials_.password), {}, time_left(deadline),
+                      max_answer_body, [weak = weak_from_this()](http_result r) {
+                          auto self = weak.lock();
+                          if (self && !self->closed_) self->authenticated(std::move(r));
+                      });
+    }
+
+    void authenticated(http_result r) {
+        authentication_in_flight_ = false;
+        token_outcome outcome;
+        if (auto const* f = std::get_if<http_failure>(&r)) {
+            auto e = to_error(*f);
+            e.message = cat("authenticate as user ", credentials_.user, ": ", e.message);
+            outcome = e;
+        } else {
+            auto const& a = std::get<http_answer>(r);
+            auto result = gateway::decode_authenticate(a.status, a.body);
+            if (auto* token = std::get_if<std::string>(&result)) {
+                accept(std::move(*token));
+            } else {
+                auto e = std::get<etcd_error>(std::move(result));
+                if (gateway::authentication_disabled(e)) {
+                    auth_disabled_ = true;
+                    problem(level::warning, cat("etcd has authentication disabled: user ", credentials_.user,
+                                                " is not used, requests go without a token"));
+                } else if (!gateway::credentials_refused(e)) {
+                    if (blames_endpoint(e)) http_.rotate_from(a.endpoint_index, nm::describe(e));
+                    e.message = cat("authenticate as user ", credentials_.user, ": ", e.message);
+                    outcome = e;
+                } else {
+                    outcome = refuse(e);
+                }
+            }
+        }
+        // An authentication that ran out of the time of the request that started it: the
+        // requests that joined it with more time left get one of their own, until the last
+        // of their deadlines (so at most once more for each later deadline).
+        if (outcome && outcome->what == etcd_error::kind::timeout) {
+            auto later = steady::time_point::min();
+            for (auto const& w : waiters_) {
+                if (!w->done && w->deadline > authentication_deadline_) later = std::max(later, w->deadline);
+            }
+            if (later != steady::time_point::min()) {
+                std::vector<std::shared_ptr<token_waiter>> ended;
+                std::erase_if(waiters_, [&](auto const& w) {
+                    if (w->deadline > authentication_deadline_) return false;
+                    ended.push_back(w);
+                    return true;
+                });
+                authenticate(later);
+                return resume_all(ended, outcome);
+            }
+        }
+        resume_all(std::exchange(waiters_, {}), outcome);
+    }
+
+    void resume_all(std::vector<std::shared_ptr<token_waiter>> const& waiting, token_outcome const& outcome) {
+        for (auto const& w : waiting) {
+            if (w->done) continue;
+            w->done = true;
+            w->timer.cancel();
+            w->resume(outcome);
+            if (closed_) return;  // the owner closed the client from a handler
+        }
+    }
+
+    void accept(std::string token) {
+        token_ = std::move(token);
+        ++token_generation_;
+        refused_until_ = {};
+        reported_.clear();  // a problem that comes back is told at once
+        report_(level::info, token_generation_ == 1
+                                 ? cat("authenticated to etcd as user ", credentials_.user)
+                                 : cat("authenticated to etcd again as user ", credentials_.user, ": the last token was refused (",
+                                       token_refused_because_, ")"));
+    }
+
+    // etcd refuses the user: the same answer for an unknown user and a wrong password.
+    etcd_error refuse(etcd_error const& e) {
+        bool const password = e.message.find("authentication failed") != std::string::npos;
+        auto text = cat("etcd refuses user ", credentials_.user, ": ",
+                        password ? "wrong password (or no such user)" : "authentication failed", " (", e.message, ")");
+        refusal_ = etcd_error{etcd_error::kind::refused_credentials, e.http_status, e.grpc_code, text};
+        refused_until_ = steady::now() + refusal_hold;
+        problem(level::error, text);
+        return refusal_;
+    }
+
+    // Tells a problem now unless the same was told within report_repeat.
+    void problem(level lvl, std::string const& text) {
+        auto const now = steady::now();
+        auto [it, fresh] = reported_.try_emplace(text, now);
+        if (!fresh) {
+            if (now - it->second < report_repeat) return;
+            it->second = now;
+        }
+        if (reported_.size() > max_remembered_reports) {
+            reported_.clear();
+            reported_.emplace(text, now);
+        }
+        report_(lvl, text);
     }
 
     // --- watch ---
@@ -101,14 +401,38 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
         auto w = std::make_shared<watch_state>();
         w->key = key;
         w->range_end = range_end;
+        w->start_revision = start_revision;
         w->on_message = std::move(on_message);
         w->on_end = std::move(on_end);
         watch_ = w;
+        if (!authenticating()) return open_watch(w);
+        open_watch_with_token(w);
+    }
+
+    void open_watch_with_token(std::shared_ptr<watch_state> const& w) {
+        std::weak_ptr<watch_state> weak_watch = w;
+        with_token(deadline_after(watch_open_timeout), [weak = weak_from_this(), weak_watch](token_outcome failed) {
+            auto self = weak.lock();
+            auto w = weak_watch.lock();
+            if (!self || !w || !self->watching(w)) return;
+            if (failed) return self->end_watch(w, *failed);
+            self->open_watch(w);
+        });
+    }
+
+    void open_watch(std::shared_ptr<watch_state> const& w) {
+        w->lines = gateway::line_splitter{max_watch_line};
+        w->opened = true;
+        w->with_token = !token_.empty();
+        w->token_generation = token_generation_;
+        stream_request rq{"watch", http_verb::post, "/v3/watch",
+                          gateway::encode_watch(w->key, w->range_end, w->start_revision), watch_open_timeout,
+                          max_error_body};
+        if (w->with_token) rq.headers.emplace_back("Authorization", token_);
         std::weak_ptr<impl> weak_self = weak_from_this();
         std::weak_ptr<watch_state> weak_watch = w;
         w->stream = http_.open_stream(
-            stream_request{"watch", http_verb::post, "/v3/watch", gateway::encode_watch(key, range_end, start_revision),
-                           watch_open_timeout, max_error_body},
+            std::move(rq),
             stream_handlers{
                 [weak_self, weak_watch](std::string_view bytes) {
                     auto self = weak_self.lock();
@@ -118,9 +442,20 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
                 [weak_self, weak_watch](stream_end const& end) {
                     auto self = weak_self.lock();
                     auto w = weak_watch.lock();
-                    if (self && w) self->end_watch(w, self->end_reason(end));
+                    if (self && w) self->stream_ended(w, end);
                 },
             });
+    }
+
+    // The token of a watch was refused before it delivered anything: a new token, and the
+    // same watch once more.
+    bool may_reopen(watch_state const& w) const { return authenticating() && !w.resent && !w.delivered; }
+
+    void reopen_watch(std::shared_ptr<watch_state> const& w, std::string const& why) {
+        w->resent = true;
+        w->stream.close();
+        forget_token(w->token_generation, why);
+        open_watch_with_token(w);
     }
 
     bool watching(std::shared_ptr<watch_state> const& w) const { return !closed_ && watch_ == w; }
@@ -137,11 +472,22 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
     // The stream is over: close it, and tell the owner once.
     void end_watch(std::shared_ptr<watch_state> const& w, etcd_error const& e) {
         if (!watching(w)) return;
-        debug_(cat("etcd watch on ", endpoint_name(w->stream.endpoint_index()), " ended: ", nm::describe(e)));
+        auto const where = w->opened ? cat(" on ", endpoint_name(w->stream.endpoint_index())) : std::string();
+        debug_(cat("etcd watch", where, " ended: ", nm::describe(e)));
         stop_watch();
-        if (blames_endpoint(e)) http_.rotate_from(w->stream.endpoint_index(), nm::describe(e));
+        if (w->opened && blames_endpoint(e)) http_.rotate_from(w->stream.endpoint_index(), nm::describe(e));
         auto on_end = std::move(w->on_end);
         on_end(e);
+    }
+
+    void stream_ended(std::shared_ptr<watch_state> const& w, stream_end const& end) {
+        if (!watching(w)) return;
+        auto const e = end_reason(end);
+        bool const token_trouble = (end.what == stream_end::kind::refused && gateway::token_refused(e)) ||
+                                   (end.what == stream_end::kind::failed && w->with_token &&
+                                    end.failure.closed_without_answer);  // etcd #15256
+        if (token_trouble && may_reopen(*w)) return reopen_watch(w, nm::describe(e));
+        end_watch(w, explain(e, w->call()));
     }
 
     // Why the stream ended, when the HTTP client ended it.
@@ -182,10 +528,15 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
                 if (!watched)
                     return end_watch(w, etcd_error{etcd_error::kind::malformed, 200, 0, "watch event for another key"});
             }
+            // etcd creates and cancels a watch whose token it refuses in one message.
+            if (m.ends_stream() && gateway::token_refused(end_reason(m)) && may_reopen(*w)) {
+                return reopen_watch(w, nm::describe(end_reason(m)));
+            }
             if (m.created) debug_(cat("etcd watch on ", endpoint_name(w->stream.endpoint_index()), " created"));
+            w->delivered = true;
             w->on_message(m);
             if (!watching(w)) return;  // the owner replaced the watch or closed the client
-            if (m.ends_stream()) return end_watch(w, end_reason(m));
+            if (m.ends_stream()) return end_watch(w, explain(end_reason(m), w->call()));
         }
         if (too_long)
             end_watch(w, etcd_error{etcd_error::kind::malformed, 200, 0,
@@ -196,20 +547,44 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
         if (closed_) return;
         closed_ = true;
         http_.close();  // every request and the stream: their handlers are not called
+        for (auto const& w : waiters_) {
+            w->done = true;
+            w->timer.cancel();
+        }
+        waiters_.clear();
         watch_.reset();
     }
 
+    boost::asio::io_context& io_;
+    etcd_credentials const credentials_;
     debug_sink debug_;
+    report_sink report_;
     net::http_client http_;
     bool closed_ = false;                 // no handler is called once set
     std::shared_ptr<watch_state> watch_;  // the current watch, if any
+
+    std::string token_;                        // empty: none yet, or refused
+    std::uint64_t token_generation_ = 0;       // counts tokens received: a refusal names the one it saw
+    bool auth_disabled_ = false;               // etcd said it has no authentication: no token needed
+    bool authentication_in_flight_ = false;
+    steady::time_point authentication_deadline_{};  // of the one in flight
+    std::vector<std::shared_ptr<token_waiter>> waiters_;  // requests waiting for the token
+    std::string token_refused_because_;        // why the last token was dropped, for the next report
+    steady::time_point refused_until_{};       // requests fail with refusal_ until then
+    etcd_error refusal_;
+    std::map<std::string, steady::time_point> reported_;  // problems told, and when
 };
 
 // --- etcd_client ----------------------------------------------------------------------
 
 etcd_client::etcd_client(boost::asio::io_context& io, std::vector<endpoint> endpoints, tls_files const& tls,
                          debug_sink debug)
-    : impl_(std::make_shared<impl>(io, std::move(endpoints), tls, std::move(debug))) {}
+    : etcd_client(io, std::move(endpoints), tls, etcd_credentials{}, std::move(debug), [](level, std::string const&) {}) {}
+
+etcd_client::etcd_client(boost::asio::io_context& io, std::vector<endpoint> endpoints, tls_files const& tls,
+                         etcd_credentials credentials, debug_sink debug, report_sink report)
+    : impl_(std::make_shared<impl>(io, std::move(endpoints), tls, std::move(credentials), std::move(debug),
+                                   std::move(report))) {}
 
 etcd_client::~etcd_client() {
     if (impl_) impl_->close();
@@ -217,44 +592,47 @@ etcd_client::~etcd_client() {
 
 void etcd_client::grant(std::int64_t ttl_seconds, timeout t, handler<lease_grant> done) {
     impl_->request<lease_grant>("/v3/lease/grant", gateway::encode_grant(ttl_seconds), t, gateway::decode_grant,
-                                std::move(done));
+                                std::move(done), call_info{"lease grant"});
 }
 
 void etcd_client::keepalive(std::int64_t lease, timeout t, handler<keepalive_reply> done) {
     impl_->request<keepalive_reply>("/v3/lease/keepalive", gateway::encode_lease_id(lease), t,
-                                    gateway::decode_keepalive, std::move(done));
+                                    gateway::decode_keepalive, std::move(done),
+                                    call_info{"keepalive", token_use::carried});
 }
 
 void etcd_client::campaign(std::string const& key, std::string const& value, std::int64_t lease, timeout t,
                            handler<campaign_reply> done) {
     impl_->request<campaign_reply>("/v3/kv/txn", gateway::encode_campaign(key, value, lease), t,
-                                   gateway::decode_campaign, std::move(done));
+                                   gateway::decode_campaign, std::move(done),
+                                   call_info{"txn", token_use::checked, key});
 }
 
 void etcd_client::range(std::string const& key, std::string const& range_end, timeout t, handler<range_reply> done) {
     impl_->request<range_reply>("/v3/kv/range", gateway::encode_range(key, range_end), t, gateway::decode_range,
-                                std::move(done));
+                                std::move(done), call_info{"range", token_use::checked, key, range_end});
 }
 
 void etcd_client::put(std::string const& key, std::string const& value, std::int64_t lease, timeout t,
                       handler<std::monostate> done) {
     impl_->request<std::monostate>("/v3/kv/put", gateway::encode_put(key, value, lease), t, gateway::decode_revoke,
-                                   std::move(done));
+                                   std::move(done), call_info{"put", token_use::checked, key});
 }
 
 void etcd_client::erase(std::string const& key, std::string const& range_end, timeout t, handler<std::monostate> done) {
     impl_->request<std::monostate>("/v3/kv/deleterange", gateway::encode_delete(key, range_end), t,
-                                   gateway::decode_revoke, std::move(done));
+                                   gateway::decode_revoke, std::move(done),
+                                   call_info{"delete", token_use::checked, key, range_end});
 }
 
 void etcd_client::time_to_live(std::int64_t lease, timeout t, handler<lease_time_left> done) {
     impl_->request<lease_time_left>("/v3/lease/timetolive", gateway::encode_lease_id(lease), t,
-                                    gateway::decode_time_to_live, std::move(done));
+                                    gateway::decode_time_to_live, std::move(done), call_info{"lease time to live"});
 }
 
 void etcd_client::revoke(std::int64_t lease, timeout t, handler<std::monostate> done) {
     impl_->request<std::monostate>("/v3/lease/revoke", gateway::encode_lease_id(lease), t, gateway::decode_revoke,
-                                   std::move(done));
+                                   std::move(done), call_info{"lease revoke"});
 }
 
 void etcd_client::watch(std::string const& key, std::string const& range_end, std::int64_t start_revision,

@@ -10,6 +10,14 @@
 //
 // A failed request moves the client on to the next endpoint, so retries rotate through
 // the cluster. Each request carries its own timeout, chosen by the caller.
+//
+// With a user (etcd's authentication), the client gets a token (POST /v3/auth/authenticate)
+// before the first request that etcd checks, sends it as the raw Authorization value, and
+// gets a new one when etcd refuses it (expired, unknown to a restarted member, older than
+// the auth store; or, etcd 3.4.23, a connection closed without an answer): then the
+// request is sent once more. All of it within the request's own timeout. A keepalive never
+// waits for a token and never causes an authentication: etcd does not check keepalives,
+// and the lease deadline must not depend on the auth store.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -17,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "core/text.hpp"
 #include "etcd/etcd_types.hpp"
 #include "net/http_client.hpp"
 
@@ -25,6 +34,13 @@ namespace nm {
 // An etcd member: the URL's host and port, and the address it resolved to.
 using endpoint = http_endpoint;
 
+// etcd's user for this client; no user: no authentication.
+struct etcd_credentials {
+    std::string user;
+    std::string password;
+    bool empty() const { return user.empty(); }
+};
+
 class etcd_client {
 public:
     template <class T>
@@ -32,10 +48,17 @@ public:
     using timeout = std::chrono::nanoseconds;
     // Where the client tells what it does on the way (endpoint changes, retries): debug detail.
     using debug_sink = nm::debug_sink;
+    // Where the client tells operators about its user: each authentication (info), and what
+    // they must fix (error): etcd refuses the user or password, a permission is missing, etcd
+    // wants a user and there is none. A problem is told when it first shows, and again at
+    // most once a minute while it lasts.
+    using report_sink = std::function<void(level, std::string const&)>;
 
     // Throws std::runtime_error when the TLS files cannot be loaded.
     etcd_client(boost::asio::io_context& io, std::vector<endpoint> endpoints, tls_files const& tls,
                 debug_sink debug = [](std::string const&) {});
+    etcd_client(boost::asio::io_context& io, std::vector<endpoint> endpoints, tls_files const& tls,
+                etcd_credentials credentials, debug_sink debug, report_sink report);
     ~etcd_client();
     etcd_client(etcd_client const&) = delete;
     etcd_client& operator=(etcd_client const&) = delete;
@@ -56,7 +79,8 @@ public:
     // replacing any previous watch (whose on_end is then never called). Each message is
     // passed to on_message; when the stream ends for any reason other than a replacement or
     // close(), on_end is called once and the watch is over. An event for a key outside what
-    // is watched ends the stream as malformed.
+    // is watched ends the stream as malformed. A watch that etcd refuses at its creation for
+    // its token is opened once more with a new one, unseen by the owner.
     void watch(std::string const& key, std::string const& range_end, std::int64_t start_revision,
                std::function<void(watch_message const&)> on_message,
                std::function<void(etcd_error const&)> on_end);

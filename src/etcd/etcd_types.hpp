@@ -18,6 +18,8 @@ struct etcd_error {
         status,     // an HTTP or gRPC error object from the gateway
         malformed,  // an answer we cannot decode
         canceled,   // the client was closed or the watch replaced
+        refused_credentials,  // etcd refuses the user and password, or wants a user and has none
+        permission_denied,    // the user's roles do not allow this request on its keys
     };
     kind what = kind::transport;
     int http_status = 0;  // 0 when no HTTP answer was read
@@ -28,7 +30,8 @@ struct etcd_error {
 std::string describe(etcd_error const& e);
 
 // The kind of failure the core decides on (etcd's "requested lease not found", gRPC
-// NotFound, is failure::not_found).
+// NotFound, is failure::not_found; refused credentials are failure::unauthenticated, a
+// missing permission failure::rejected).
 failure kind_of(etcd_error const& e);
 
 template <class T>

@@ -23,6 +23,9 @@ std::string describe(etcd_error const& e) {
     case etcd_error::kind::timeout: return with_message("timeout");
     case etcd_error::kind::malformed: return with_message("malformed answer");
     case etcd_error::kind::canceled: return with_message("canceled");
+    // Their message says it all: "etcd refuses user bp: ...", "permission denied for key ...".
+    case etcd_error::kind::refused_credentials: return e.message.empty() ? "authentication refused" : e.message;
+    case etcd_error::kind::permission_denied: return e.message.empty() ? "permission denied" : e.message;
     case etcd_error::kind::status: break;
     }
     std::string head;
@@ -38,6 +41,8 @@ failure kind_of(etcd_error const& e) {
     case etcd_error::kind::malformed: return failure::malformed;
     case etcd_error::kind::transport:
     case etcd_error::kind::canceled: return failure::unavailable;
+    case etcd_error::kind::refused_credentials: return failure::unauthenticated;
+    case etcd_error::kind::permission_denied: return failure::rejected;
     case etcd_error::kind::status: break;
     }
     // gRPC codes: 4 deadline exceeded, 5 not found, 14 unavailable, 16 unauthenticated.
@@ -62,6 +67,7 @@ struct bad_shape {
 };
 
 constexpr std::size_t excerpt_length = 160;
+constexpr std::size_t max_token_length = 4096;  // etcd's simple tokens are about 20 bytes, its JWTs a few hundred
 
 // The start of a body, on one line, for error messages.
 std::string excerpt(std::string_view text) {
@@ -321,6 +327,12 @@ std::string encode_delete(std::string_view key, std::string_view range_end) {
     return encode_range(key, range_end);  // the same fields
 }
 
+std::string encode_authenticate(std::string_view user, std::string_view password) {
+    // Bytes that are not UTF-8 become U+FFFD rather than an exception in the loop (the
+    // options refuse such a password before anything starts).
+    return json{{"name", user}, {"password", password}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 // --- decoders -------------------------------------------------------------------------
 
 etcd_error decode_error(int http_status, std::string_view body) {
@@ -405,6 +417,50 @@ etcd_result<lease_time_left> decode_time_to_live(int http_status, std::string_vi
         if (ttl < 0) return lease_time_left{};
         return lease_time_left{ttl};
     });
+}
+
+etcd_result<std::string> decode_authenticate(int http_status, std::string_view body) {
+    if (!is_success(http_status)) return decode_error(http_status, body);
+    return decode<std::string>(body, [&](json const& doc) -> etcd_result<std::string> {
+        auto token = string_field(doc, "token");
+        if (token.empty()) return malformed("authenticate answer without a token", body);
+        // The token goes back as a header value: anything but visible ASCII could end the
+        // header or add another.
+        bool const visible = std::all_of(token.begin(), token.end(), [](char c) { return c > ' ' && c < 127; });
+        // The answer is not quoted in the error: it holds a credential.
+        if (!visible || token.size() > max_token_length)
+            return etcd_error{etcd_error::kind::malformed, 0, 0,
+                              cat("authenticate answer with an unusable token (", token.size(), " bytes)")};
+        return token;
+    });
+}
+
+namespace {
+
+bool mentions(etcd_error const& e, std::string_view text) { return e.message.find(text) != std::string::npos; }
+
+}  // namespace
+
+bool token_refused(etcd_error const& e) {
+    if (e.what != etcd_error::kind::status) return false;
+    return e.grpc_code == 16 || e.http_status == 401 || mentions(e, "invalid auth token") ||
+           mentions(e, "code = Unauthenticated") || mentions(e, "revision of auth store is old") ||
+           mentions(e, "user name is empty");
+}
+
+bool permission_refused(etcd_error const& e) {
+    if (e.what != etcd_error::kind::status) return false;
+    return e.grpc_code == 7 || e.http_status == 403 || mentions(e, "permission denied") ||
+           mentions(e, "code = PermissionDenied");
+}
+
+bool credentials_refused(etcd_error const& e) {
+    // etcd gives the same answer for an unknown user and a wrong password.
+    return e.what == etcd_error::kind::status && (mentions(e, "authentication failed") || e.grpc_code == 3);
+}
+
+bool authentication_disabled(etcd_error const& e) {
+    return e.what == etcd_error::kind::status && mentions(e, "authentication is not enabled");
 }
 
 etcd_result<watch_message> decode_watch_line(std::string_view line) {

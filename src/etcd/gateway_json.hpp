@@ -28,6 +28,8 @@ std::string encode_watch(std::string_view key, std::string_view range_end, std::
 std::string encode_range(std::string_view key, std::string_view range_end);
 std::string encode_put(std::string_view key, std::string_view value, std::int64_t lease);  // lease 0: none
 std::string encode_delete(std::string_view key, std::string_view range_end);
+// POST /v3/auth/authenticate {"name","password"}.
+std::string encode_authenticate(std::string_view user, std::string_view password);
 
 // An HTTP answer: status and body. Non-2xx statuses are decoded into an etcd_error
 // (with the gRPC code from the body when it has one).
@@ -40,6 +42,22 @@ etcd_result<range_reply> decode_range(int http_status, std::string_view body);
 etcd_result<lease_time_left> decode_time_to_live(int http_status, std::string_view body);
 // The error a non-2xx answer stands for (used for a watch that is refused before it streams).
 etcd_error decode_error(int http_status, std::string_view body);
+
+// The token of an authenticate answer: a non-empty string of visible ASCII (it is sent
+// back as the Authorization header's value).
+etcd_result<std::string> decode_authenticate(int http_status, std::string_view body);
+
+// What an error says about etcd's authentication. token_refused: the token sent (or its
+// absence) is not accepted: expired, unknown to this member, older than the auth store
+// (gRPC 16 "invalid auth token", "revision of auth store is old", "user name is empty"),
+// also as a watch's cancel reason. permission_refused: the user may not do this on these
+// keys (gRPC 7). credentials_refused: an authentication refused for its user and password
+// ("authentication failed", gRPC 3). authentication_disabled: etcd has no users to
+// authenticate.
+bool token_refused(etcd_error const& e);
+bool permission_refused(etcd_error const& e);
+bool credentials_refused(etcd_error const& e);
+bool authentication_disabled(etcd_error const& e);
 
 // One line of a watch stream (without its newline).
 etcd_result<watch_message> decode_watch_line(std::string_view line);

@@ -16,6 +16,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include <algorithm>
 #include <exception>
@@ -92,6 +93,7 @@ struct connection {
 struct step_error {
     error_code ec;
     std::string step;
+    std::string detail;  // what the error code does not say: why a certificate was refused
     explicit operator bool() const { return bool(ec); }
 };
 
@@ -99,19 +101,29 @@ steady::time_point deadline_after(timeout t) {
     return steady::now() + std::chrono::duration_cast<steady::duration>(std::clamp<timeout>(t, timeout::zero(), longest_timeout));
 }
 
-http_failure to_failure(step_error const& f, http_endpoint const& ep, std::size_t index) {
-    auto kind = http_failure::kind::transport;
-    if (f.ec == beast::error::timeout) kind = http_failure::kind::timeout;
-    if (f.ec == http::error::body_limit) kind = http_failure::kind::too_large;
-    return http_failure{kind, cat(f.step, " ", describe(ep), ": ", f.ec.message()), index};
+// The peer closed the connection (with or without TLS's close_notify, or with a reset).
+bool closed_by_peer(error_code const& ec) {
+    return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+           ec == ssl::error::stream_truncated;
 }
 
 // What a server's close of an idle keep-alive connection looks like on its next use.
 bool looks_stale(step_error const& f) {
     if (f.step != "write" && f.step != "read") return false;
-    return f.ec == http::error::end_of_stream || f.ec == asio::error::eof || f.ec == asio::error::connection_reset ||
-           f.ec == asio::error::broken_pipe || f.ec == asio::error::connection_aborted ||
-           f.ec == ssl::error::stream_truncated;
+    return closed_by_peer(f.ec) || f.ec == asio::error::broken_pipe || f.ec == asio::error::connection_aborted;
+}
+
+http_failure to_failure(step_error const& f, http_endpoint const& ep, std::size_t index) {
+    auto kind = http_failure::kind::transport;
+    if (f.ec == beast::error::timeout) kind = http_failure::kind::timeout;
+    if (f.ec == http::error::body_limit) kind = http_failure::kind::too_large;
+    auto message = cat(f.step, " ", describe(ep), ": ", f.ec.message());
+    if (!f.detail.empty()) message += cat(": ", f.detail);
+    http_failure out{kind, std::move(message), index};
+    // "read": a request's answer; "read <stream> header": a stream's, before any of its body.
+    bool const awaiting_answer = f.step == "read" || (f.step.starts_with("read ") && f.step.ends_with(" header"));
+    out.closed_without_answer = awaiting_answer && closed_by_peer(f.ec);
+    return out;
 }
 
 bool is_ip_literal(std::string const& host) {
@@ -128,10 +140,11 @@ std::string host_header(http_endpoint const& ep) {
 char const* name_of(http_verb v) { return v == http_verb::get ? "GET" : "POST"; }
 
 http::request<http::string_body> make_request(http_verb verb, http_endpoint const& ep, std::string_view target,
-                                              std::string body) {
+                                              std::string body, header_fields const& headers = {}) {
     http::request<http::string_body> req{verb == http_verb::get ? http::verb::get : http::verb::post, target, 11};
     req.set(http::field::host, host_header(ep));
     if (!body.empty()) req.set(http::field::content_type, "application/json");
+    for (auto const& [name, value] : headers) req.set(name, value);
     req.keep_alive(true);
     req.body() = std::move(body);
     req.prepare_payload();
@@ -161,13 +174,28 @@ std::unique_ptr<ssl::context> make_tls_context(tls_files const& files) {
     return ctx;
 }
 
-// SNI and the name check are per connection: they depend on the endpoint's host.
+error_code last_ssl_error() { return error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()); }
+
+// SNI and the name check are per connection: they depend on the endpoint's host. OpenSSL
+// checks the name as part of the chain's verification (as X509_check_host and
+// X509_check_ip_asc), so that a mismatch is a verify result that names itself.
 error_code prepare_tls(tls_stream& s, std::string const& host) {
-    error_code ec;
-    if (!is_ip_literal(host) && SSL_set_tlsext_host_name(s.native_handle(), host.c_str()) != 1)
-        return error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
-    s.set_verify_callback(ssl::host_name_verification(host), ec);
-    return ec;
+    auto* handle = s.native_handle();
+    bool const ip = is_ip_literal(host);
+    if (!ip && SSL_set_tlsext_host_name(handle, host.c_str()) != 1) return last_ssl_error();
+    auto* param = SSL_get0_param(handle);
+    int const ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
+                      : X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
+    if (ok != 1) return last_ssl_error();
+    return {};
+}
+
+// Why the server's certificate was refused ("certificate has expired", "hostname
+// mismatch"); empty when it was not.
+std::string verify_failure(tls_stream& s) {
+    auto const result = SSL_get_verify_result(s.native_handle());
+    if (result == X509_V_OK) return {};
+    return X509_verify_cert_error_string(result);
 }
 
 // A stream reads nothing for minutes: let the kernel notice a silently dead peer (~11 s).
@@ -193,10 +221,21 @@ asio::awaitable<step_error> open_connection(connection& c, http_endpoint const& 
         if ((ec = prepare_tls(*tls, ep.host))) co_return step_error{ec, "tls setup"};
         c.tcp().expires_at(deadline);
         std::tie(ec) = co_await tls->async_handshake(ssl::stream_base::client, use_tuple);
-        if (ec) co_return step_error{ec, "tls handshake"};
+        if (ec) co_return step_error{ec, "tls handshake", verify_failure(*tls)};
     }
     c.open = true;
     co_return step_error{};
+}
+
+// In TLS 1.3 the server checks the client's certificate after the client has finished its
+// handshake: a refusal arrives as an alert or a reset on the first write or read of the
+// new connection, whose error code alone does not say so.
+void explain_refused_tls(connection const& c, step_error& f) {
+    if (!std::holds_alternative<tls_stream>(c.stream) || f.ec == beast::error::timeout) return;
+    bool const alert = f.ec.category() == asio::error::get_ssl_category();
+    if (!alert && !closed_by_peer(f.ec) && f.ec != asio::error::broken_pipe) return;
+    f.detail = "the server ended the TLS connection right after its handshake: it may refuse the client "
+               "certificate (none, expired, or from a CA it does not trust)";
 }
 
 asio::awaitable<step_error> write_request(connection& c, http::request<http::string_body> const& req,
@@ -217,8 +256,12 @@ asio::awaitable<round_trip_result> round_trip(connection& c, http_endpoint const
                                               http::request<http::string_body> const& req, std::size_t max_body,
                                               steady::time_point deadline) {
     round_trip_result r;
-    if (!c.open && (r.failure = co_await open_connection(c, ep, deadline))) co_return r;
-    if ((r.failure = co_await write_request(c, req, deadline))) co_return r;
+    bool const fresh = !c.open;
+    if (fresh && (r.failure = co_await open_connection(c, ep, deadline))) co_return r;
+    if ((r.failure = co_await write_request(c, req, deadline))) {
+        if (fresh) explain_refused_tls(c, r.failure);
+        co_return r;
+    }
 
     http::response_parser<http::string_body> parser;
     parser.body_limit(max_body);
@@ -227,6 +270,7 @@ asio::awaitable<round_trip_result> round_trip(connection& c, http_endpoint const
         [&](auto& s) { return http::async_read(s, c.buffer, parser, use_tuple); }, c.stream);
     if (ec) {
         r.failure = step_error{ec, "read"};
+        if (fresh) explain_refused_tls(c, r.failure);
         co_return r;
     }
     c.tcp().expires_never();  // an idle connection must not be closed by a stale deadline
@@ -305,11 +349,13 @@ struct http_client::impl : std::enable_shared_from_this<impl> {
         if (any_tls) tls_ = make_tls_context(files);
     }
 
-    void request(http_verb verb, std::string target, std::string body, timeout t, std::size_t max_body,
-                 handler done) {
+    void request(http_verb verb, std::string target, std::string body, header_fields headers, timeout t,
+                 std::size_t max_body, handler done) {
         if (closed_) return;
         auto self = shared_from_this();
-        asio::co_spawn(io_, exchange(self, verb, std::move(target), std::move(body), max_body, deadline_after(t)),
+        asio::co_spawn(io_,
+                       exchange(self, verb, std::move(target), std::move(body), std::move(headers), max_body,
+                                deadline_after(t)),
                        [self, done = std::move(done)](std::exception_ptr ep, http_result r) {
                            if (self->closed_) return;
                            if (ep) return done(internal_failure(ep));
@@ -320,13 +366,13 @@ struct http_client::impl : std::enable_shared_from_this<impl> {
     // One request: on the current endpoint, with one retry when a reused connection
     // turns out to have been closed by the server while idle.
     static asio::awaitable<http_result> exchange(std::shared_ptr<impl> self, http_verb verb, std::string target,
-                                                 std::string body, std::size_t max_body,
+                                                 std::string body, header_fields headers, std::size_t max_body,
                                                  steady::time_point deadline) {
         co_await asio::post(self->io_, asio::use_awaitable);  // never complete inside the caller's call
         if (self->closed_) co_return canceled();
         auto const index = self->current_;
         auto const& ep = self->endpoints_[index];
-        auto const req = make_request(verb, ep, target, std::move(body));
+        auto const req = make_request(verb, ep, target, std::move(body), headers);
         auto conn = self->take_idle(index);
         bool reused = conn != nullptr;
         for (;;) {
@@ -449,7 +495,8 @@ struct http_client::impl : std::enable_shared_from_this<impl> {
         if (!failure) {
             if (!enable_tcp_keepalive(c.tcp().socket()))
                 self->debug_(cat(self->name_, " ", rq.label, ": cannot enable TCP keepalive"));
-            failure = co_await write_request(c, make_request(rq.verb, ep, rq.target, std::move(rq.body)), deadline);
+            failure = co_await write_request(c, make_request(rq.verb, ep, rq.target, std::move(rq.body), rq.headers),
+                                             deadline);
         }
         if (!self->live(*s)) co_return;
         if (failure) co_return self->end_stream(s, failed(to_failure(failure, ep, index)));
@@ -546,7 +593,12 @@ http_client::~http_client() {
 
 void http_client::request(http_verb verb, std::string target, std::string body, timeout t, std::size_t max_body,
                           handler done) {
-    impl_->request(verb, std::move(target), std::move(body), t, max_body, std::move(done));
+    impl_->request(verb, std::move(target), std::move(body), {}, t, max_body, std::move(done));
+}
+
+void http_client::request(http_verb verb, std::string target, std::string body, header_fields headers, timeout t,
+                          std::size_t max_body, handler done) {
+    impl_->request(verb, std::move(target), std::move(body), std::move(headers), t, max_body, std::move(done));
 }
 
 http_stream http_client::open_stream(stream_request request, stream_handlers handlers) {

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -56,6 +57,9 @@ namespace nm::net {
 
 enum class http_verb { get, post };
 
+// Header fields a caller adds to a request (etcd's Authorization), sent as given.
+using header_fields = std::vector<std::pair<std::string, std::string>>;
+
 struct http_answer {
     int status = 0;
     std::string body;
@@ -73,6 +77,9 @@ struct http_failure {
     kind what = kind::transport;
     std::string message;  // step, endpoint, reason: "connect 10.0.1.10:2379: Connection refused"
     std::size_t endpoint_index = 0;
+    // The request was sent whole and the server closed the connection before answering
+    // (etcd 3.4.23 answers a request with an invalid token so, etcd #15256).
+    bool closed_without_answer = false;
 };
 
 std::string describe(http_failure const& f);
@@ -101,6 +108,7 @@ struct stream_request {
     std::string body;
     std::chrono::nanoseconds open_timeout{};  // connect, TLS, write, and the answer's header (and a refusal's body)
     std::size_t max_refusal_body = 64 * 1024;
+    header_fields headers;
 };
 
 struct stream_handlers {
@@ -150,6 +158,9 @@ public:
     // moves the client on to the next endpoint.
     void request(http_verb verb, std::string target, std::string body, timeout t, std::size_t max_body,
                  handler done);
+    // The same, with header fields of the caller's.
+    void request(http_verb verb, std::string target, std::string body, header_fields headers, timeout t,
+                 std::size_t max_body, handler done);
 
     // Opens a stream to the current endpoint. It is not moved on from when the stream
     // fails: its owner decides whether the failure blames the endpoint.

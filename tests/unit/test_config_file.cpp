@@ -99,6 +99,20 @@ BOOST_FIXTURE_TEST_CASE(a_file_naming_a_key_must_not_be_world_readable, fixture)
     BOOST_TEST(parse().failover_group == "g", "a file without a key may be readable by all");
 }
 
+BOOST_FIXTURE_TEST_CASE(the_etcd_user_is_set_in_the_file_but_never_its_password, fixture) {
+    auto password = root + "/etcd-password";
+    std::ofstream(password) << "s3cret\n";
+    ::chmod(password.c_str(), 0640);
+    write("etcd-user = bp\netcd-password-file = " + password + "\n");
+    auto c = parse();
+    BOOST_TEST(c.etcd_user == "bp");
+    BOOST_TEST(c.etcd_password == "s3cret");
+    rejects("etcd-user = bp\netcd-password = s3cret\n", ":5: --etcd-password: a password is never given");
+    ::chmod(password.c_str(), 0644);
+    rejects("etcd-user = bp\netcd-password-file = " + password + "\n", ":5: --etcd-password-file " + password +
+                                                                           ": readable by other users");
+}
+
 BOOST_FIXTURE_TEST_CASE(a_missing_file_is_an_error, fixture) {
     std::vector<char const*> argv{"nodeos-monitor", "--config", "/nonexistent/nm.conf"};
     BOOST_CHECK_THROW(parse_command_line(3, argv.data()), usage_error);

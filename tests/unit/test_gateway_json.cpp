@@ -660,3 +660,71 @@ BOOST_AUTO_TEST_CASE(group_keys_classify_and_control) {
     BOOST_TEST(v.members().size() == 1u);
     BOOST_TEST(!group_keys::decode_member(R"({"state":"active"})").has_value());
 }
+
+// --- authentication -------------------------------------------------------------------
+// The answers of etcd 3.4.23 with authentication enabled, captured with curl.
+
+BOOST_AUTO_TEST_CASE(authenticate_request_and_answer) {
+    auto body = json::parse(encode_authenticate("bp", "pa\"ss\\word"));
+    BOOST_TEST(body.at("name") == "bp");
+    BOOST_TEST(body.at("password") == "pa\"ss\\word");
+    // Bytes that are not UTF-8 cannot throw inside the loop.
+    BOOST_TEST(!encode_authenticate("bp", "caf\xe9").empty());
+
+    BOOST_TEST(value_of(decode_authenticate(200, "{" + header + R"(,"token":"RcUfsCpEJRamBPBu.17"})")) ==
+               "RcUfsCpEJRamBPBu.17");
+    auto refused = error_of(decode_authenticate(400,
+        R"({"error":"etcdserver: authentication failed, invalid user ID or password","message":"etcdserver: authentication failed, invalid user ID or password","code":3})"));
+    BOOST_TEST((refused.what == etcd_error::kind::status));
+    BOOST_TEST(refused.grpc_code == 3);
+    BOOST_TEST(!token_refused(refused), "a refused password is not a refused token: asking again cannot help");
+    BOOST_TEST(credentials_refused(refused));
+    BOOST_TEST(!credentials_refused(decode_error(503, R"({"message":"etcdserver: request timed out","code":14})")));
+    BOOST_TEST(!credentials_refused(decode_error(429, R"({"message":"etcdserver: too many requests","code":8})")));
+
+    require_malformed(decode_authenticate(200, "{" + header + "}"));
+    require_malformed(decode_authenticate(200, R"({"token":42})"));
+    require_malformed(decode_authenticate(200, R"({"token":"abc\r\nX-Injected: 1"})"));
+    require_malformed(decode_authenticate(200, R"({"token":"with space"})"));
+    require_malformed(decode_authenticate(200, "{\"token\":\"" + std::string(5000, 'a') + "\"}"));
+    require_malformed(decode_authenticate(200, "<html>"));
+    require_malformed(decode_authenticate(200, "[]"));
+}
+
+BOOST_AUTO_TEST_CASE(what_an_error_says_about_the_token) {
+    auto invalid = decode_error(401, R"({"error":"etcdserver: invalid auth token","message":"etcdserver: invalid auth token","code":16})");
+    BOOST_TEST(token_refused(invalid));
+    BOOST_TEST((kind_of(invalid) == failure::unauthenticated));
+    auto old = decode_error(400, R"({"error":"etcdserver: revision of auth store is old","message":"etcdserver: revision of auth store is old","code":3})");
+    BOOST_TEST(token_refused(old));
+    auto no_user = decode_error(400, R"({"error":"etcdserver: user name is empty","message":"etcdserver: user name is empty","code":3})");
+    BOOST_TEST(token_refused(no_user));
+    // A watch refused for its token: created and canceled in its first message.
+    auto canceled = value_of(decode_watch_line(
+        R"({"result":{"header":{"revision":"1"},"watch_id":"-1","created":true,"canceled":true,"cancel_reason":"rpc error: code = Unauthenticated desc = etcdserver: invalid auth token"}})"));
+    BOOST_TEST(canceled.ends_stream());
+    BOOST_TEST(token_refused(etcd_error{etcd_error::kind::status, 0, 0, "watch canceled by etcd: " + canceled.cancel_reason}));
+
+    auto denied = decode_error(403, R"({"error":"etcdserver: permission denied","message":"etcdserver: permission denied","code":7})");
+    BOOST_TEST(permission_refused(denied));
+    BOOST_TEST(!token_refused(denied));
+    BOOST_TEST((kind_of(denied) == failure::rejected));
+    BOOST_TEST(permission_refused(etcd_error{etcd_error::kind::status, 0, 0,
+        "watch canceled by etcd: rpc error: code = PermissionDenied desc = etcdserver: permission denied"}));
+
+    BOOST_TEST(authentication_disabled(decode_error(400,
+        R"({"error":"etcdserver: authentication is not enabled","message":"etcdserver: authentication is not enabled","code":9})")));
+
+    // Transport failures and other refusals say nothing about the token.
+    BOOST_TEST(!token_refused(etcd_error{etcd_error::kind::transport, 0, 0, "read: end of stream"}));
+    BOOST_TEST(!token_refused(decode_error(503, R"({"message":"etcdserver: no leader","code":14})")));
+    BOOST_TEST(!permission_refused(decode_error(404, lease_not_found_body)));
+
+    BOOST_TEST((kind_of(etcd_error{etcd_error::kind::refused_credentials, 400, 3, "etcd refuses user bp"}) ==
+                failure::unauthenticated));
+    BOOST_TEST((kind_of(etcd_error{etcd_error::kind::permission_denied, 403, 7, "permission denied for key"}) ==
+                failure::rejected));
+    BOOST_TEST(describe(etcd_error{etcd_error::kind::refused_credentials, 400, 3, "etcd refuses user bp: wrong password"}) ==
+               "etcd refuses user bp: wrong password");
+    BOOST_TEST(describe(etcd_error{etcd_error::kind::permission_denied, 403, 7, ""}) == "permission denied");
+}

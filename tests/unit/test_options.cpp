@@ -2,7 +2,10 @@
 #define BOOST_TEST_MODULE options
 #include <boost/test/unit_test.hpp>
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -85,6 +88,67 @@ BOOST_FIXTURE_TEST_CASE(invalid_input_is_rejected_with_a_reason, fixture) {
     rejects({"--active-config-dir", root + "/nope"}, "--active-config-dir");
     rejects({"--standby-config-dir", root}, "config.ini");
     rejects({"--failover-group", ""}, "--failover-group");
+}
+
+// --- etcd users ------------------------------------------------------------------------
+
+namespace {
+
+std::string write_password(std::string const& path, std::string const& text, mode_t mode = 0600) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+    ::chmod(path.c_str(), mode);
+    return path;
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(the_password_comes_from_its_file, fixture) {
+    auto file = write_password(root + "/password", "s3cret pass\n", 0640);
+    auto c = parse({"--etcd-user", "bp", "--etcd-password-file", file}).cfg;
+    BOOST_TEST(c.etcd_user == "bp");
+    BOOST_TEST(c.etcd_password == "s3cret pass", "the newline that ends the line is not part of it");
+    write_password(file, "crlf\r\n");
+    BOOST_TEST(parse({"--etcd-user", "bp", "--etcd-password-file", file}).cfg.etcd_password == "crlf");
+    write_password(file, "no newline");
+    BOOST_TEST(parse({"--etcd-user", "bp", "--etcd-password-file", file}).cfg.etcd_password == "no newline");
+    auto none = parse({}).cfg;
+    BOOST_TEST(none.etcd_user.empty());
+    BOOST_TEST(none.etcd_password.empty());
+}
+
+BOOST_FIXTURE_TEST_CASE(a_bad_password_file_is_refused_and_named, fixture) {
+    auto file = root + "/password";
+    auto user = [&](std::vector<std::string> more) {
+        more.insert(more.begin(), {"--etcd-user", "bp"});
+        return more;
+    };
+    write_password(file, "secret\n", 0644);
+    rejects(user({"--etcd-password-file", file}), "--etcd-password-file " + file + ": readable by other users");
+    write_password(file, "secret\n", 0604);
+    rejects(user({"--etcd-password-file", file}), "readable by other users (chmod o-r " + file + ")");
+    write_password(file, "");
+    rejects(user({"--etcd-password-file", file}), "--etcd-password-file " + file + ": empty");
+    write_password(file, "\n");
+    rejects(user({"--etcd-password-file", file}), ": empty");
+    write_password(file, "one\ntwo\n");
+    rejects(user({"--etcd-password-file", file}), "more than one line");
+    write_password(file, std::string(5000, 'x'));
+    rejects(user({"--etcd-password-file", file}), "longer than 4096 bytes");
+    write_password(file, "caf\xe9\n");
+    rejects(user({"--etcd-password-file", file}), "not UTF-8");
+    rejects(user({"--etcd-password-file", root + "/missing"}), "--etcd-password-file " + root + "/missing: No such file");
+    rejects(user({"--etcd-password-file", root}), "not a regular file");
+    write_password(file, "secret\n");
+    rejects(user({}), "--etcd-user needs --etcd-password-file");
+    rejects({"--etcd-password-file", file}, "--etcd-password-file needs --etcd-user");
+}
+
+BOOST_FIXTURE_TEST_CASE(a_password_on_the_command_line_is_refused_unechoed, fixture) {
+    auto what = testing::expect_usage_error([&] { parse({"--etcd-user", "bp", "--etcd-password", "hunter2"}); },
+                                            "--etcd-password: a password is never given on the command line");
+    BOOST_TEST(what.find("hunter2") == std::string::npos, "the refusal must not repeat the password: " << what);
+    what = testing::expect_usage_error([&] { parse({"--etcd-password=hunter2"}); }, "--etcd-password-file");
+    BOOST_TEST(what.find("hunter2") == std::string::npos, "the refusal must not repeat the password: " << what);
 }
 
 BOOST_AUTO_TEST_CASE(endpoint_urls) {
