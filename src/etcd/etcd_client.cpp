@@ -46,7 +46,8 @@ using steady = std::chrono::steady_clock;
 constexpr std::size_t max_answer_body = 1024 * 1024;      // unary answers are a few hundred bytes
 constexpr std::size_t max_error_body = 64 * 1024;         // body of a refused watch
 constexpr std::size_t max_watch_line = 4 * 1024 * 1024;   // one watch message
-constexpr auto watch_open_timeout = std::chrono::seconds(5);  // token + connect + handshake + header
+// Connect, handshake and the answer's header; and, before that, the wait for a token.
+constexpr auto watch_open_timeout = std::chrono::seconds(5);
 // After etcd refused the password, requests fail at once for this long instead of each
 // asking again: a bound on the authentications a wrong password costs etcd (bcrypt).
 constexpr auto refusal_hold = std::chrono::seconds(1);
