@@ -53,6 +53,7 @@ char const* name_of(candidacy c) {
     case candidacy::group_paused: return "group_paused";
     case candidacy::node_paused: return "node_paused";
     case candidacy::switchover_to_other: return "switchover_to_other";
+    case candidacy::etcd_refused: return "etcd_refused";
     }
     return "?";
 }

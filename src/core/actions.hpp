@@ -36,6 +36,7 @@ enum class candidacy {
     group_paused,        // an operator paused the group: no automatic takeover
     node_paused,         // an operator paused this node
     switchover_to_other, // a planned switchover names another node
+    etcd_refused,        // etcd refuses this node's user or its permission on the group's keys
 };
 char const* name_of(candidacy c);
 

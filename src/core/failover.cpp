@@ -36,6 +36,7 @@ void failover::on(fact::lease_granted const& f) {
     lease = lease_state{.phase = lease.phase, .id = f.lease, .ttl = f.ttl, .deadline = f.sent + f.ttl,
                         .next_renew = f.sent + f.ttl / 3};
     s_.etcd_failing = false;
+    s_.etcd_refused = false;
     s_.lock.retry_at = now_;  // K1: a new lease holds nothing yet
     enter(lease_phase::live, cause::lease_granted, level::info,
           cat("lease ", f.lease, " granted, TTL ", to_ms(f.ttl) / 1000, " s"));
@@ -74,6 +75,7 @@ void failover::on(fact::campaign_answered const& f) {
     lock.request = 0;
     lock.failures = 0;
     s_.etcd_failing = false;
+    s_.etcd_refused = false;
     if (f.won) {
         lock.holder.clear();
         enter(lock_view::mine, cause::lock_acquired, level::info, "lock acquired");
@@ -94,6 +96,7 @@ void failover::on(fact::group_read const& f) {
     lock.request = 0;
     lock.failures = 0;
     s_.etcd_failing = false;
+    s_.etcd_refused = false;
     apply_control(f.control);
     open_watch(f.revision);
     if (f.holder) {
@@ -149,7 +152,7 @@ void failover::on(fact::revoke_answered const& f) {
     enter(lease_phase::none, cause::released, level::info, "lease released");
 }
 
-// L3, L6, L7, L11, L12, K7, H5, P3, P7
+// L3, L6, L7, L11, L12, K7, K15, H5, P3, P7
 void failover::on(fact::request_failed const& f) {
     if (ours(f.request, s_.health.request)) return health_failed(cat(name_of(f.kind), ": ", f.detail));
     if (ours(f.request, s_.production.request)) return production_failed(cat(name_of(f.kind), ": ", f.detail));
@@ -165,7 +168,7 @@ void failover::on(fact::request_failed const& f) {
     bool const answered = f.kind == failure::not_found;  // etcd answered: it does not know the lease
     if (ours(f.request, lease.request)) {
         lease.request = 0;
-        if (!answered) s_.etcd_failing = true;
+        if (!answered) etcd_failed(f.kind);
         switch (lease.phase) {
         case lease_phase::adopting:
             if (answered) return lease_lost(cause::lease_gone, "the earlier lease no longer exists");
@@ -197,11 +200,18 @@ void failover::on(fact::request_failed const& f) {
     } else if (ours(f.request, lock.request)) {
         lock.request = 0;
         if (answered) return lease_lost(cause::lease_gone, "etcd reports the lease no longer exists");
-        s_.etcd_failing = true;
+        etcd_failed(f.kind);
         lock.retry_at = now_ + backoff(p_.retry_min, p_.retry_max, lock.failures++);
         if (s_.watch.phase == watch_phase::broken) s_.watch.reread_at = std::max(s_.watch.reread_at, lock.retry_at);
         note(cause::campaign_failed, level::warning, cat("campaign failed: ", name_of(f.kind), ": ", f.detail));
     }
+}
+
+// K7, K15: a refusal (the user or its role) is an answer, not an outage: the node is out of
+// the race, and etcd is not read again each time a keepalive gets through (W3).
+void failover::etcd_failed(failure kind) {
+    bool const refused = kind == failure::unauthenticated || kind == failure::rejected;
+    (refused ? s_.etcd_refused : s_.etcd_failing) = true;
 }
 
 // K8, K9
@@ -486,6 +496,7 @@ void failover::keep_lock() {
     if (s_.lease.phase != lease_phase::live || lock.request != 0) return;
     auto const& watch = s_.watch;
     if (watch.phase != watch_phase::open) {  // K12: know the lock and the control keys first
+        if (!due(lock.retry_at)) return;  // K7: after a failed read too
         if (watch.phase == watch_phase::broken && !due(watch.reread_at)) return;
         lock.request = next_request();
         return emit(act::read_group{lock.request, p_.request_timeout}, cause::reread_key, level::debug,
@@ -954,6 +965,12 @@ bool failover::production_wanted() const {
 }
 
 candidacy failover::why_not() const {
+    auto const why = why_not_here();
+    return why == candidacy::candidate && s_.etcd_refused ? candidacy::etcd_refused : why;
+}
+
+// What keeps this node out of the race, etcd's refusal aside.
+candidacy failover::why_not_here() const {
     auto const& nodeos = s_.nodeos;
     if (shutting_down()) return candidacy::stopping;
     if (s_.control.node_paused) return candidacy::node_paused;

@@ -50,7 +50,7 @@
 // │ K6   any                          answered: no holder (deleted  → unknown; K1 at once          key_vanished
 // │                                   between compare and read)
 // │ K7   any                          campaign or read failed, not  K1 or K12 again after 100 ms   campaign_failed
-// │                                   not_found (that is L7)        doubling to 2 s
+// │                                   not_found (L7)                doubling to 2 s
 // │ K8   mine                         key deleted                   → unknown; F1; K1 at once      key_deleted
 // │ K9   unknown, theirs              key deleted                   → unknown; K1 at once          key_deleted
 // │ K10  mine                         key written under another     → theirs; F1                   lock_taken
@@ -62,6 +62,10 @@
 // │ K14  any                          group read: a holder, or      mine, theirs (K4 if it was     group_read
 // │                                   none; control keys            mine), or unknown (K8 if it
 // │                                                                 was mine); K5; O3; W1
+// │ K15  any                          grant, campaign or read       as L3 or K7, and not a         grant_failed,
+// │                                   refused (unauthenticated,     candidate (etcd_refused) until campaign_failed
+// │                                   rejected)                     one is answered; not an
+// │                                                                 outage (no W3)
 // │ WATCH: idle, open, broken (a read of the key re-opens it)
 // │ W1   not open                     K14 (or K2, K3, K4)           watch the group's keys from    watch_key
 // │                                                                 revision + 1 → open
@@ -180,8 +184,9 @@
 // │ ROLE (what operators see): starting until nodeos first runs; active while nodeos runs the
 // │ active config and is not being stopped (paused mode: while production is confirmed);
 // │ standby otherwise; stopping from S1. CANDIDACY: a node campaigns only when not stopping,
-// │ not held off, not crash-looping, not failing, its database not dirty, and (with an API)
-// │ nodeos running and healthy (why_not()).
+// │ not paused (O3), not held off, not crash-looping, not failing, its database not dirty,
+// │ and (with an API) nodeos running and healthy; it is reported a candidate only if etcd
+// │ also accepted its latest grant, campaign or read (K15) (why_not()).
 // └────────────────────────────────────────────────────────────────────────────────────
 // tests/unit/test_failover_table.cpp has one test per row, named after it.
 #include <optional>
@@ -275,6 +280,7 @@ private:
     void record(Phase& current, Phase to, cause why, level lvl, std::string text);
 
     void lease_lost(cause why, std::string const& text);
+    void etcd_failed(failure kind);
     void release_lease(cause why, std::string text);
     void adopt_lease(std::int64_t lease);
     void keepalive_failed(failure kind, std::string const& detail);
@@ -295,7 +301,10 @@ private:
     bool producer_alive() const;
     bool production_wanted() const;
     role role_now() const;
-    bool may_campaign() const { return why_not() == candidacy::candidate; }
+    // etcd's refusal does not stop a campaign: a refused campaign is how a node learns, at
+    // K7's pace, that etcd accepts it again.
+    bool may_campaign() const { return why_not_here() == candidacy::candidate; }
+    candidacy why_not_here() const;
     bool active_allowed() const;
     std::string who(lock_holder const& h) const;
     bool ours(std::uint64_t request, std::uint64_t expected) const { return request != 0 && request == expected; }

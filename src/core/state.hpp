@@ -104,6 +104,7 @@ struct core_state {
     role current_role = role::starting;
     time_point hold_off_until{};  // no campaign before this: an active crash handed the lock over
     bool etcd_failing = false;    // the latest request to etcd failed
+    bool etcd_refused = false;    // etcd refused the latest campaign or read (credentials, permission)
     int stop_signals = 0;         // SIGTERM or SIGINT received
     bool exited = false;
     std::uint64_t last_request = 0;

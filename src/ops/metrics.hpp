@@ -19,7 +19,7 @@ inline constexpr std::array all_candidacies{
     candidacy::candidate,      candidacy::stopping,       candidacy::held_off,         candidacy::crash_loop,
     candidacy::producer_unhealthy, candidacy::dirty_database, candidacy::nodeos_down,  candidacy::nodeos_unchecked,
     candidacy::nodeos_lagging, candidacy::nodeos_unreachable, candidacy::group_paused, candidacy::node_paused,
-    candidacy::switchover_to_other};
+    candidacy::switchover_to_other, candidacy::etcd_refused};
 
 // A cumulative histogram with fixed upper bounds, in seconds.
 class histogram {

@@ -10,6 +10,7 @@ import base64
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -227,15 +228,12 @@ class Group(MonitorTestCase):
             ["etcdctl", f"--endpoints={self.etcd.url}", "watch", self.group, "-w", "json"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
         self.addCleanup(lambda: (watcher.kill(), watcher.wait()))
-        # Its watch is open once it reports a write of the key, made before any monitor runs.
-        first = []
-
+        # Its watch is open once it reports a write of the key, made before any monitor runs;
+        # a write made before it opened is never reported, so write until one is.
         def watching():
             subprocess.run(["etcdctl", f"--endpoints={self.etcd.url}", "put", self.group, "sentinel"],
                            env=env, check=True, capture_output=True)
-            if not first:
-                first.append(watcher.stdout.readline())
-            return first[0].strip()
+            return select.select([watcher.stdout], [], [], 0.2)[0] and watcher.stdout.readline().strip()
         wait_until(watching, 5, "etcdctl's watch of the exact key to report a write")
         subprocess.run(["etcdctl", f"--endpoints={self.etcd.url}", "del", self.group], env=env, check=True,
                        capture_output=True)

@@ -15,6 +15,7 @@ with TLS and client certificates, real monitors supervising the nodeos simulator
 Run one with: python3 tests/e2e/test_security.py EtcdUsers.test_root_and_a_limited_role_both_produce
 (NM_MONITOR names the binary; default build/nodeos-monitor)."""
 
+import json
 import os
 import re
 import signal
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -36,6 +38,15 @@ NS = 1_000_000_000
 def thread_count(pid):
     with open(f"/proc/{pid}/status", encoding="ascii") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
+
+def own_status(monitor):
+    """The monitor's /status document, or None while its endpoint does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://{monitor.metrics_addr}/status", timeout=1) as r:
+            return json.load(r)
+    except OSError:
+        return None
+
 
 ROOT_PASSWORD = "root's password"
 PASSWORDS = {"bp": "bp's password: 'long' and \"quoted\"", "stranger": "stranger's password"}
@@ -126,7 +137,8 @@ class EtcdUsers(UsersCase):
         """A wrong password, a role without the group's keys, and no user at all for an
         etcd that wants one: each node runs its nodeos as a validator and never produces,
         says why at level error (once: it lasts less than the minute after which it is said
-        again), and retries at a bounded rate; no lock key is ever written."""
+        again), reports itself out of the race (etcd_refused), and retries at a bounded rate;
+        no lock key is ever written."""
         wrong = self.spawn_monitor("wrong-password", extra_args=self.login("bp", password="not bp's password"))
         stranger = self.spawn_monitor("stranger", extra_args=self.login("stranger"))
         nobody = self.spawn_monitor("no-user")
@@ -140,6 +152,9 @@ class EtcdUsers(UsersCase):
         for monitor, reason in reasons.items():
             monitor.wait_nodeos_mode("validator", 10)
             monitor.wait_for_log(reason, 10, flags=re.MULTILINE)
+            # Operators and a planned switchover see that it is out of the race, and why.
+            wait_until(lambda: (own_status(monitor) or {}).get("not_candidate_reason") == "etcd_refused", 5,
+                       f"{monitor.name}'s /status to say it is not a candidate: etcd_refused")
         marks = {monitor: monitor.log_mark() for monitor in reasons}
         window = 6.0
         hold(lambda: all(m.poll() is None for m in reasons) and not self.ledger.events("producing")

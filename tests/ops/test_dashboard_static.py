@@ -72,6 +72,28 @@ class Dashboard(unittest.TestCase):
             for t in p["targets"]:
                 self.assertEqual(t.get("datasource"), want, f"panel {p['title']} target {t['refId']}")
 
+    def test_the_candidacy_panel_names_every_reason(self):
+        """The panel that shows why a node is out of the race turns each reason into a
+        number and maps the number back to the reason's name: every reason, once."""
+        reasons = pn.values_from_source()["nodeos_monitor_candidacy"]["reason"]
+        for p in self.panels():
+            exprs = [t.get("expr", "") for t in p.get("targets", [])]
+            if not any("nodeos_monitor_candidacy" in e and " or " in e for e in exprs):
+                continue
+            numbers = dict((value, int(k)) for e in exprs for value, k in
+                           re.findall(r'reason="(\w+)"\} \* (\d+)', e))
+            numbers["candidate"] = 0
+            names = {int(k): v["text"] for m in p["fieldConfig"]["defaults"]["mappings"]
+                     for k, v in m["options"].items()}
+            self.assertEqual(set(numbers), reasons, f"panel {p['title']}: the reasons it counts")
+            self.assertEqual(len(set(numbers.values())), len(numbers), f"panel {p['title']}: a number used twice")
+            self.assertEqual({names.get(n) for n in numbers.values()} - {None}, reasons,
+                             f"panel {p['title']}: the names its numbers map to")
+            self.assertEqual({v: names.get(n) for v, n in numbers.items() if names.get(n) != v}, {},
+                             f"panel {p['title']}: numbers mapped to another reason's name")
+            return
+        self.fail("no panel counts nodeos_monitor_candidacy's reasons")
+
     def test_every_panel_has_a_query_filtered_by_group_and_node(self):
         """Every panel queries something, and every query of the monitor's own metrics
         follows the group and node variables (the scrape status, which has no such labels,

@@ -275,6 +275,16 @@ BOOST_AUTO_TEST_CASE(K7_failed_campaign_is_retried_after_a_backoff) {
     r.expect_commands({{"campaign", cause::lock_may_be_free}});
     r.feed(fact::request_failed{r.state().lock.request, failure::timed_out, "timeout"});
     BOOST_TEST((r.state().lock.retry_at == r.now + 200ms));
+    // A failed read of the group's keys, before any watch opened, waits as long.
+    rig start(in_state{}.lease_live().watch(watch_phase::idle).nodeos(nodeos_phase::running, mode::standby));
+    start.feed(fact::tick{});
+    start.expect_commands({{"read group", cause::reread_key}});
+    start.feed(fact::request_failed{start.state().lock.request, failure::rejected, "permission denied"});
+    start.expect_commands({});
+    start.tick_at(start.now + 100ms - 1ns);
+    start.expect_commands({});
+    start.tick_at(start.now + 1ns);
+    start.expect_commands({{"read group", cause::reread_key}});
 }
 
 BOOST_AUTO_TEST_CASE(K8_key_deleted_under_the_producer_kills_it_and_campaigns) {
@@ -345,6 +355,37 @@ BOOST_AUTO_TEST_CASE(K14_the_groups_keys_tell_every_node_the_holder_and_the_cont
     gone.feed(fact::group_read{21, 700, std::nullopt, {}});
     gone.expect_change(lock_view::mine, lock_view::unknown, cause::key_deleted);
     BOOST_TEST(gone.signalled(SIGKILL));
+}
+
+BOOST_AUTO_TEST_CASE(K15_a_node_etcd_refuses_is_no_candidate_until_etcd_answers_it) {
+    rig r(in_state{}.lease_live().campaigning(21).renewing(12).nodeos(nodeos_phase::running, mode::standby));
+    BOOST_TEST((r.core.why_not() == candidacy::candidate));
+    r.feed(fact::request_failed{21, failure::rejected, "etcdserver: permission denied"});
+    r.expect_commands({});
+    BOOST_TEST((r.cause_of<act::note>() == cause::campaign_failed));
+    BOOST_TEST((r.core.why_not() == candidacy::etcd_refused));
+    BOOST_TEST(!r.state().etcd_failing);  // etcd answered: not an outage
+    r.feed(fact::keepalive_answered{12, 10s, r.now});
+    r.expect_commands({});  // so no W3 re-read
+    // The campaign goes on at K7's pace: it is how the node learns that etcd accepts it again.
+    r.tick_at(r.now + 100ms);
+    r.expect_commands({{"campaign", cause::lock_may_be_free}});
+    r.feed(fact::request_failed{r.state().lock.request, failure::unauthenticated, "wrong password"});
+    BOOST_TEST((r.core.why_not() == candidacy::etcd_refused));
+    BOOST_TEST((r.state().lock.retry_at == r.now + 200ms));
+    r.tick_at(r.now + 200ms);
+    r.feed(fact::campaign_answered{r.state().lock.request, false, 500, peer()});
+    BOOST_TEST((r.core.why_not() == candidacy::candidate));
+    // A refused grant (a wrong password) too; a granted lease ends it.
+    rig grant(in_state{}.nodeos(nodeos_phase::running, mode::standby));
+    grant.feed(fact::tick{});
+    auto const asked = grant.state().lease.request;
+    grant.feed(fact::request_failed{asked, failure::unauthenticated, "wrong password"});
+    BOOST_TEST((grant.core.why_not() == candidacy::etcd_refused));
+    BOOST_TEST(!grant.state().etcd_failing);
+    grant.tick_at(grant.state().lease.retry_at);
+    grant.feed(fact::lease_granted{grant.state().lease.request, 7, 10s, grant.now});
+    BOOST_TEST((grant.core.why_not() == candidacy::candidate));
 }
 
 BOOST_AUTO_TEST_CASE(K13_lost_lease_takes_the_lock_with_it) {
