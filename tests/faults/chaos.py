@@ -15,18 +15,46 @@ Each round injects one fault, sometimes two at once, chosen with --seed, for up 
 
 The nodes' nodeos behave differently on purpose: node-b's keeps producing 1.5 s after
 SIGTERM (slow shutdown), node-c's ignores SIGTERM as a producer (only SIGKILL ends it).
+--mode picks the standby modes: `mixed` (the default: node-a in paused mode, hot standby,
+node-b and node-c in restart mode), `restart` or `paused` (all three). Every monitor is
+health-gated (--nodeos-api) and replays a dirty database (--dirty-db-args).
 
-    python3 tests/faults/chaos.py --seed 1 --rounds 200 --duration 8
+Besides the network, process and etcd faults, a round may hit nodeos itself (the
+simulator's switches, see nodeos_sim.py): its API hanging or answering 500; pause
+answered 500, hanging or acknowledged and ignored (on a paused-mode node, together with
+what makes the monitor pause it: its link to etcd cut, a SIGTERM, a switchover away from
+it, or its API hanging); a lagging head (lag-ms) or a stalled one (stall); a slow start
+(startup-ms) of a nodeos SIGKILLed meanwhile (so it also replays a dirty database). And
+operators act: `nodeos-monitor pause` (the group, sometimes with the producer's monitor
+SIGKILLed or its nodeos crashed meanwhile), `pause --node N` (likewise), `switchover`
+(to the best standby or `--to` one), each run with --etcd-endpoints and --failover-group.
+
+How the checks account for what legitimately stops a takeover: liveness is checked only
+after the heal, and the heal clears every nodeos switch and resumes the group and every
+node (`nodeos-monitor resume`, retried until etcd takes it), so a lagging or stalled head,
+a hung API and an operator's pause all end before the bound starts; the bound then adds the
+slow start set in the round (startup-ms), as a node started during it still loads that
+long. During a pause, two more invariants: while the group is paused no node other than
+the lock holder or the producer at the pause begins to produce; a paused node never begins
+to produce. A switchover that reports success must be followed by a block of its target.
+A node whose nodeos refused a dirty database must start it again with a replay, and every
+running node's nodeos must come back (alive and loaded) within 60 s of the last round that
+touched it.
+
+    python3 tests/faults/chaos.py --seed 1 --rounds 200 --duration 8 --mode mixed
 
 It prints a line per round and a table at the end; exit status 1 if any invariant failed.
 Failing rounds keep their evidence in the workdir (printed), which is kept then."""
 
 import argparse
+import base64
 import collections
+import json
 import os
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -42,6 +70,18 @@ from faultlib import (  # noqa: E402
 GROUP = "bp-chaos"
 STOP_BOUND = 2.5
 NET_MODES = ("blackhole", "cut", "stall_c2s", "stall_s2c", "drop_c2s", "drop_s2c", "delay")
+NODE_NAMES = ("node-a", "node-b", "node-c")
+MODES = {"mixed": ("paused", "restart", "restart"), "restart": ("restart",) * 3,
+         "paused": ("paused",) * 3}
+# The simulator's run-time switches and its slow start, all cleared at each heal; the
+# nodes' own behaviour (stop-delay-ms, ignore-sigterm) is set once and kept.
+HEALED_SWITCHES = ("api", "pause", "lag-ms", "stall", "startup-ms")
+# A node's nodeos must be back (alive, its state loaded) this long after the last round
+# that touched the node: a crash loop's restart backoff grows to 30 s.
+COMEBACK_BOUND = 60.0
+# After an operator's pause command returns, the monitors see the key through their watch;
+# a promotion already under way may still end in production this soon after.
+PAUSE_GRACE_NS = 1 * 1_000_000_000
 
 
 class Violation(Exception):
@@ -71,6 +111,14 @@ class Chaos:
         self.sigkilled = set()  # monitor pids SIGKILLed here
         self._seen_overlaps = []
         self.window_ms = 300
+        self.modes = dict(zip(NODE_NAMES, MODES[args.mode]))
+        self.post_heals = []     # run once etcd is healthy again (operators' resumes)
+        self.pauses = []         # operators' pauses: dicts, see operator_pause()
+        self.switchovers = []    # (outcome, round, detail)
+        self.touched = {}        # node name -> monotonic time of the last round that hit it
+        self.round_touched = set()
+        self.down_since = {}     # node name -> (monotonic time, round) its nodeos was not back
+        self.slack_startup = 0.0
 
     # --- set-up and tear-down -------------------------------------------------------
 
@@ -78,9 +126,9 @@ class Chaos:
         self.cluster.start()
         behaviour = {"node-a": {}, "node-b": {"stop-delay-ms": 1500},
                      "node-c": {"ignore-sigterm": "producer"}}
-        for i, name in enumerate(("node-a", "node-b", "node-c")):
+        for i, name in enumerate(NODE_NAMES):
             node = Node(self.workdir, name, self.cluster, self.ledger, GROUP, self.ttl,
-                        self.stop_timeout, start=False)
+                        self.stop_timeout, start=False, standby_mode=self.modes[name])
             # Each node prefers a different member first.
             urls = node.link.urls[i:] + node.link.urls[:i]
             argv = node.monitor.argv
@@ -110,6 +158,63 @@ class Chaos:
 
     def running_nodes(self):
         return [n for n in self.nodes if n.monitor.poll() is None and not n.frozen]
+
+    def paused_mode(self, node):
+        return self.modes[node.name] == "paused"
+
+    def touch(self, *nodes):
+        for n in nodes:
+            self.touched[n.name] = time.monotonic()
+            self.round_touched.add(n.name)
+
+    def command(self, *args, timeout=20.0):
+        """`nodeos-monitor COMMAND ...` against the group, straight to every etcd member (an
+        operator's link is not the monitors'); (exit code, stdout, stderr), code None when
+        it ran out of time (killed by its PID). The running members come first, as an
+        operator would list them: a command makes one attempt, on the first endpoint, and
+        fails when that member is down (it does not move on to the next one)."""
+        members = sorted(self.cluster.members, key=lambda m: not m.running)
+        argv = [MONITOR, *args, "--etcd-endpoints", ",".join(m.url for m in members),
+                "--failover-group", GROUP]
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            return None, out, err
+        return proc.returncode, out, err
+
+    def lock_holder(self):
+        """The node named in the lock's value, read from any member that answers."""
+        for m in self.cluster.members:
+            if m.running:
+                try:
+                    kvs = m.get(GROUP, timeout=1.0)
+                except (OSError, ValueError):
+                    continue
+                if not kvs:
+                    return None
+                return json.loads(base64.b64decode(kvs[0]["value"])).get("node")
+        return None
+
+    def resume_all(self):
+        """After the heal: every pause of the round resumed, retried until etcd takes it."""
+        for pause in self.pauses:
+            if pause["until"] is not None:
+                continue
+            node = pause["node"]
+            args = ("resume",) if node is None else ("resume", "--node", node)
+            for _ in range(5):
+                code, _, err = self.command(*args, timeout=10)
+                if code == 0:
+                    break
+                time.sleep(1)
+            else:
+                self.violation("an operator's resume failed", f"`{' '.join(args)}` exits 0",
+                               f"exit {code}: {err.strip()}", time.monotonic_ns())
+            pause["until"] = time.monotonic_ns()
 
     def violation(self, what, expected, observed, since_ns, nodes=None):
         logs = []
@@ -325,15 +430,176 @@ class Chaos:
                     n.nodeos_fault("crash-producer-ms")
                     n.nodeos_fault("crash-validator-ms")
             # A crash-looping node leaves the race until it has run 3 TTLs stably.
+            self.touch(*sick)
             return heal, 3 * self.ttl + self.ttl, None
+        if kind == "nodeos_api":
+            node = self.pick_node()
+            mode = rng.choice(("hang", "500"))
+            node.nodeos_fault("api", mode)
+            self.touch(node)
+            self.count(f"nodeos API {'hanging' if mode == 'hang' else 'answering 500'}"
+                       f" ({self.role(node)})")
+            return (lambda: node.nodeos_fault("api")), slack, None
+        if kind == "nodeos_pause_refused":
+            return self.pause_refused()
+        if kind == "nodeos_lag":
+            node = self.pick_node(active_bias=0.3)
+            lag = rng.choice((300, 1500, 4000))
+            node.nodeos_fault("lag-ms", lag)
+            self.count(f"nodeos head lagging {lag / 1000:g} s")
+            return (lambda: node.nodeos_fault("lag-ms")), slack, None
+        if kind == "nodeos_stall":
+            node = self.pick_node()
+            node.nodeos_fault("stall", 1)
+            self.touch(node)
+            self.count(f"nodeos head stalled ({self.role(node)})")
+            return (lambda: node.nodeos_fault("stall")), slack, None
+        if kind == "nodeos_slow_start":
+            node = self.pick_node(active_bias=0.5)
+            startup = rng.choice((1000, 2000, 3000))
+            role = self.role(node)
+            node.nodeos_fault("startup-ms", startup)
+            self.slack_startup = max(self.slack_startup, startup / 1000)
+            pid = node.monitor.nodeos_pids()
+            if pid:  # SIGKILLed: a dirty database to replay, then the slow start
+                os.kill(pid[0], signal.SIGKILL)
+            self.touch(node)
+            self.count(f"nodeos SIGKILL, then a slow start ({role})")
+            return (lambda: node.nodeos_fault("startup-ms")), slack, None
+        if kind == "operator_pause_group":
+            return self.operator_pause(None)
+        if kind == "operator_pause_node":
+            return self.operator_pause(self.rng.choice(self.nodes))
+        if kind == "operator_switchover":
+            return self.operator_switchover()
         raise ValueError(kind)
+
+    def role(self, node):
+        p = self.producer()
+        return "producer" if node is p else "standby"
+
+    def pause_refused(self):
+        """A paused-mode node whose pause fails (500, hang, or acknowledged and ignored),
+        with what makes its monitor pause it."""
+        rng = self.rng
+        candidates = [n for n in self.nodes if self.paused_mode(n) and n.monitor.poll() is None]
+        if not candidates:
+            self.count("pause refused (no paused-mode node running)")
+            return (lambda: None), 0.0, None
+        p = self.producer()
+        node = p if p in candidates and rng.random() < 0.8 else rng.choice(candidates)
+        how = rng.choice(("error", "hang", "ignore"))
+        node.nodeos_fault("pause", how)
+        self.touch(node)
+        trigger = rng.choice(("link blackhole", "SIGTERM", "switchover", "API hanging"))
+        if trigger == "switchover" and node is not p:
+            trigger = "link blackhole"
+        self.count(f"nodeos pause {'answering 500' if how == 'error' else how}")
+        self.faults[f"  ... the pause needed by: {trigger}"] += 1
+        self.labels[-1] += f" ({trigger})"
+        watch = None
+        if trigger == "link blackhole":
+            watch = self.fence_watch(f"pause {how}, link blackhole") if node is p else None
+            node.link.set("blackhole")
+        elif trigger == "SIGTERM":
+            self.sigterm(node, "pause refused")
+        elif trigger == "switchover":
+            self.switchover_now(None)
+        else:
+            node.nodeos_fault("api", "hang")
+
+        def heal():
+            node.nodeos_fault("pause")
+            node.nodeos_fault("api")
+            node.link.heal()
+        return heal, 0.0, watch
+
+    def operator_pause(self, node):
+        """`nodeos-monitor pause` of the group (node None) or of one node; then, often, the
+        producer's monitor SIGKILLed or its nodeos crashed, so that a takeover would be due."""
+        rng = self.rng
+        p = self.producer()
+        holder = self.lock_holder()
+        args = ("pause", "--reason", f"chaos round {self.round}")
+        if node is not None:
+            args += ("--node", node.name)
+        code, _, err = self.command(*args, timeout=10)
+        what = "the group" if node is None else f"a node ({self.role(node)})"
+        if code != 0:
+            self.count(f"operator pause of {what}: failed")
+            print(f"  operator pause failed ({code}): {(err or '').strip()}", flush=True)
+            return (lambda: None), 0.0, None
+        exempt = {x for x in (holder, p.name if p else None) if x}
+        self.pauses.append({"node": node.name if node else None, "exempt": exempt,
+                            "since": time.monotonic_ns() + PAUSE_GRACE_NS, "until": None,
+                            "round": self.round, "checked": False})
+        self.post_heals.append(self.resume_all)
+        then = rng.choice(("nothing", "monitor SIGKILL", "nodeos crash"))
+        if p is not None and then == "monitor SIGKILL" and p.monitor.poll() is None:
+            p.monitor.nodeos_pids()
+            self.sigkilled.add(p.monitor.pid)
+            p.monitor.signal(signal.SIGKILL)
+            p.monitor.wait_exit(2)
+            self.check_gone(p)
+            self.touch(p)
+        elif p is not None and then == "nodeos crash":
+            pid = p.monitor.nodeos_pids()
+            if pid:
+                os.kill(pid[0], signal.SIGKILL)
+            self.touch(p)
+        else:
+            then = "nothing"
+        self.count(f"operator pause of {what}" + ("" if then == "nothing" else
+                                                   f", then the producer's {then}"))
+        return (lambda: None), 0.0, None
+
+    def switchover_now(self, target):
+        """`nodeos-monitor switchover` (to `target`, or to the best standby); records the
+        outcome. One that reports success must be followed by a block of its target."""
+        args = ["switchover", "--wait", "8", "--reason", f"chaos round {self.round}"]
+        if target is not None:
+            args += ["--to", target.name]
+        started = time.monotonic_ns()
+        code, out, err = self.command(*args, timeout=20)
+        if code == 0:
+            line = out.strip().splitlines()[-1] if out.strip() else ""
+            to = line.split()[2] if line.startswith("switchover to ") else None
+            self.switchovers.append(("done", self.round, line))
+            if to is not None:
+                try:
+                    self.ledger.wait_first_block(started, to, 3, f"{to} to produce")
+                except AssertionError:
+                    self.violation("switchover reported done, its target never produced",
+                                   f"a block of {to} after the command started", line, started)
+            return "done"
+        outcome = "timed out" if code is None else "refused"
+        self.switchovers.append((outcome, self.round, (err or "").strip()))
+        return outcome
+
+    def operator_switchover(self):
+        rng = self.rng
+        p = self.producer()
+        target = None
+        if rng.random() < 0.5:
+            others = [n for n in self.nodes if n is not p]
+            target = rng.choice(others)
+        outcome = self.switchover_now(target)
+        self.count(f"operator switchover {'--to a node' if target else 'to the best standby'}:"
+                   f" {outcome}")
+        return (lambda: None), 0.0, None
 
     KINDS = [("net", 30), ("monitor_sigstop", 10), ("monitor_sigkill", 7),
              ("monitor_sigterm", 7), ("etcd_member_kill", 8), ("etcd_member_sigstop", 5),
              ("etcd_member_cut_off", 6), ("etcd_quorum_loss", 5), ("etcd_total_outage", 5),
-             ("nodeos_crash", 8), ("nodeos_crash_loop", 3)]
+             ("nodeos_crash", 8), ("nodeos_crash_loop", 3),
+             ("nodeos_api", 6), ("nodeos_pause_refused", 6), ("nodeos_lag", 4),
+             ("nodeos_stall", 4), ("nodeos_slow_start", 5), ("operator_pause_group", 4),
+             ("operator_pause_node", 4), ("operator_switchover", 6)]
+    OPERATOR_KINDS = {"operator_pause_group", "operator_pause_node", "operator_switchover"}
 
     def pick_kind(self, exclude=()):
+        if "paused" not in self.modes.values():
+            exclude = set(exclude) | {"nodeos_pause_refused"}
         kinds = [(k, w) for k, w in self.KINDS if k not in exclude]
         total = sum(w for _, w in kinds)
         x = self.rng.uniform(0, total)
@@ -357,6 +623,8 @@ class Chaos:
             kinds.append(self.pick_kind(exclude))
         t0 = time.monotonic_ns()
         self.labels = []
+        self.slack_startup = 0.0
+        self.round_touched = set()
         heals, slack, watches = [], 0.0, []
         for k in kinds:
             heal, s, watch = self.inject(k)
@@ -377,6 +645,11 @@ class Chaos:
         # Heal everything.
         for heal in reversed(heals):
             heal()
+        for n in self.nodes:
+            for switch in HEALED_SWITCHES:
+                n.nodeos_fault(switch)
+        for name in self.round_touched:  # the comeback bound starts at the heal
+            self.touched[name] = time.monotonic()
         for m in self.cluster.members:
             if not m.running:
                 m.start(wait=False)
@@ -390,13 +663,18 @@ class Chaos:
             self.cluster.wait_healthy(30)
         except AssertionError as e:
             self.violation("etcd did not recover", "every member healthy within 30 s", str(e), t0)
+        post_heals, self.post_heals = self.post_heals, []
+        for post_heal in dict.fromkeys(post_heals):
+            post_heal()
+        self.check_pauses()
         healed = time.monotonic_ns()
         for n in self.nodes:
             if n.monitor.poll() is not None:
                 self.check_gone(n)
                 n.restart()
         self.check_overlap()
-        # Liveness.
+        # Liveness: a node started during the round still loads for its slow start.
+        slack += self.slack_startup
         bound = 2 * self.ttl + 4 + slack
         try:
             name = wait_stable_producer(self.ledger, self.window_ms, bound, 0.5)
@@ -413,7 +691,71 @@ class Chaos:
         gap, _ = longest_gap(self.ledger, since=t0, until=time.monotonic_ns())
         self.gaps.append((gap / NS, self.round, list(self.labels)))
         self.check_overlap()
+        self.check_comeback()
         return self.labels, duration
+
+    # --- invariants of the nodeos and operator faults ---------------------------------
+
+    def check_pauses(self):
+        """While the group was paused, no node but the lock holder or the producer at the
+        pause began to produce; a paused node never began to produce."""
+        for pause in self.pauses:
+            if pause["until"] is None or pause["checked"]:
+                continue
+            pause["checked"] = True
+            node, exempt, since = pause["node"], pause["exempt"], pause["since"]
+            starts = [r for r in self.ledger.events("producing", after=since)
+                      if r["t"] < pause["until"]]
+            for r in starts:
+                if node is None and r["node"] not in exempt:
+                    self.violation("a takeover while the group was paused",
+                                   f"no node but {sorted(exempt) or 'none'} begins to produce",
+                                   f"{r['node']} (pid {r['pid']}) began to produce", since)
+                elif r["node"] == node and node not in exempt:
+                    self.violation("a paused node began to produce",
+                                   f"{node} is not a candidate while paused",
+                                   f"{r['node']} (pid {r['pid']}) began to produce", since)
+
+    def node_back(self, node):
+        """Its monitor's latest nodeos is alive and has loaded its state."""
+        start = node.monitor.latest_nodeos()
+        return bool(start) and bool(self.ledger.events("ready", pid=start["pid"]))
+
+    def check_comeback(self):
+        """Every running node's nodeos comes back (after a crash, a dirty database and its
+        replay, a slow start) within COMEBACK_BOUND of the last round that touched it."""
+        now = time.monotonic()
+        for n in self.nodes:
+            if n.monitor.poll() is not None or self.node_back(n):
+                self.down_since.pop(n.name, None)
+                continue
+            since = max(self.down_since.get(n.name, (now, self.round))[0],
+                        self.touched.get(n.name, 0.0))
+            self.down_since[n.name] = (since, self.down_since.get(n.name, (now, self.round))[1])
+            if now - since > COMEBACK_BOUND:
+                self.violation("a nodeos did not come back",
+                               f"{n.name}'s nodeos alive and loaded within {COMEBACK_BOUND:g} s",
+                               f"not back since round {self.down_since[n.name][1]}",
+                               time.monotonic_ns() - int(COMEBACK_BOUND * NS), [n])
+                self.down_since[n.name] = (now, self.round)  # one report per minute at most
+
+    def dirty_database_figures(self):
+        """(refusals, replays, replays that loaded, refusals never followed by a replay of
+        that node while it was started again)."""
+        records = [r for r in self.ledger.refresh()
+                   if r["event"] in ("dirty", "replay", "ready", "start")]
+        dirty = [r for r in records if r["event"] == "dirty"]
+        replays = [r for r in records if r["event"] == "replay"]
+        ready = {r["pid"] for r in records if r["event"] == "ready"}
+        loaded = sum(1 for r in replays if r["pid"] in ready)
+        unanswered = []
+        for d in dirty:
+            later = [r for r in records if r["node"] == d["node"] and r["t"] > d["t"]]
+            # Started again 3 times or more without a replay: the replay never came.
+            if sum(r["event"] == "start" for r in later) >= 3 \
+                    and not any(r["event"] == "replay" for r in later):
+                unanswered.append(d)
+        return len(dirty), len(replays), loaded, unanswered
 
     def run(self):
         print(f"workdir {self.workdir}; monitor {MONITOR}; TTL {self.ttl} s, stop timeout "
@@ -430,6 +772,9 @@ class Chaos:
                       f"{self.ledger.producer_at_end(self.window_ms)}", flush=True)
         except Violation as e:
             aborted = str(e)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop, and still print the table
+            aborted = f"interrupted in round {self.round}"
+            self.round -= 1
         except Exception:
             aborted = traceback.format_exc()
         finally:
@@ -438,6 +783,12 @@ class Chaos:
                 self.violation("simulators left after every monitor stopped", "none", left,
                                time.monotonic_ns())
         self.check_overlap()
+        _, _, _, unanswered = self.dirty_database_figures()
+        for d in unanswered:
+            self.violation("a dirty database was never replayed",
+                           f"{d['node']} starts nodeos with --replay-blockchain after the refusal",
+                           f"3 starts of {d['node']} since pid {d['pid']} refused, none replaying",
+                           d["t"])
         self.table(time.monotonic() - started, aborted)
         ok = not self.violations and not aborted
         if ok and not self.args.keep:
@@ -455,7 +806,8 @@ class Chaos:
         print()
         print(f"randomized fault run: seed {self.args.seed}, {self.round} rounds of up to "
               f"{self.args.duration:g} s, TTL {self.ttl} s, stop timeout {self.stop_timeout} s, "
-              f"{elapsed / 60:.1f} min")
+              f"{elapsed / 60:.1f} min; standby modes: "
+              + ", ".join(f"{n} {m}" for n, m in self.modes.items()))
         print(f"| what | value |\n|---|---|")
         print(f"| rounds | {self.round}{' (aborted: ' + aborted.splitlines()[-1] + ')' if aborted else ''} |")
         for fault, count in sorted(self.faults.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -476,6 +828,13 @@ class Chaos:
             print(f"| smallest fence margin (latest lease deadline minus last block) | "
                   f"{margins[0][0] * 1000:.0f} ms (round {margins[0][1]}: {margins[0][2]}), "
                   f"{len(margins)} fences |")
+        outcomes = collections.Counter(o for o, _, _ in self.switchovers)
+        if self.switchovers:
+            print(f"| switchovers (done, refused, timed out) | {outcomes['done']}, "
+                  f"{outcomes['refused']}, {outcomes['timed out']} |")
+        dirty, replays, loaded, _ = self.dirty_database_figures()
+        print(f"| dirty database refusals; replays; replays that loaded | {dirty}; {replays}; "
+              f"{loaded} |")
         print(f"| invariant violations | {len(self.violations)} |")
         for rnd, what, path in self.violations:
             print(f"  round {rnd}: {what} ({path})")
@@ -491,6 +850,9 @@ def main():
                         help="longest fault of a round, in seconds (each lasts 30-100 %% of it)")
     parser.add_argument("--ttl", type=int, default=3)
     parser.add_argument("--stop-timeout", type=int, default=4)
+    parser.add_argument("--mode", choices=sorted(MODES), default="mixed",
+                        help="standby modes: mixed (node-a paused, the others restart), "
+                             "restart or paused (all three)")
     parser.add_argument("--keep", action="store_true", help="keep the workdir")
     args = parser.parse_args()
     if not os.access(MONITOR, os.X_OK):
