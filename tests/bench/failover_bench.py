@@ -40,10 +40,35 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from harness import (  # noqa: E402
-    MONITOR, Etcd, Ledger, Monitor, make_config_dirs, reap_orphans, stop_monitors,
+    MONITOR, SIM, Etcd, Ledger, Monitor, make_config_dirs, reap_orphans, stop_monitors,
     wait_single_producer, wait_until)
 
 BLOCK_MS = 20
+
+
+def fast_nodeos(workdir):
+    """The simulator as this interpreter runs it, without site packages (it needs the
+    standard library only): started through `#!/usr/bin/env python3`, a version manager's
+    shim and the site packages' start-up can take a second or more, which a benchmark of
+    the monitor must not count as its own. Returns the executable's path."""
+    path = os.path.join(workdir, "nodeos")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f'#!/bin/sh\nexec "{sys.executable}" -S -E "{SIM}" "$@"\n')
+    os.chmod(path, 0o755)
+    return path
+
+
+def start_cost_ms(nodeos, rounds=5):
+    """How long the simulator takes to start and exit at once (a missing config dir): the
+    interpreter's share of every nodeos start measured here, which a real nodeos does not
+    have (it has its own loading time instead)."""
+    took = []
+    for _ in range(rounds):
+        t = time.monotonic_ns()
+        subprocess.run([nodeos, "--config-dir", "/nonexistent"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=30)
+        took.append((time.monotonic_ns() - t) / 1e6)
+    return took
 
 
 def summary(values, unit="ms"):
@@ -67,10 +92,12 @@ class Bench:
         make_config_dirs(workdir)
         self.ledger = Ledger(os.path.join(workdir, "ledger.jsonl"))
         self.monitors = []
+        self.nodeos = fast_nodeos(workdir)
 
     def monitor(self, name, group):
         m = Monitor(self.workdir, name, self.etcd.url, group, ttl=self.args.ttl, stop_timeout=10,
-                    ledger=self.ledger, block_ms=BLOCK_MS, debug=False)
+                    ledger=self.ledger, block_ms=BLOCK_MS, debug=False,
+                    overrides={"--nodeos": self.nodeos})
         self.monitors.append(m)
         return m
 
@@ -194,6 +221,7 @@ class Handover:
         self.gap_ms = (first["t"] - last["t"]) / 1e6
         self.missed = (block_time_ms(first) - block_time_ms(last)) // block_ms - 1
         self.forked = first["block"] != last["block"] + 1
+        self.after_expiry_ms = None  # SIGKILL: from the lease's expiry in etcd to the first block
 
 
 class Compare:
@@ -212,11 +240,13 @@ class Compare:
         self.monitors = []
         self.ledger = None
         self.group = None
+        self.nodeos = fast_nodeos(workdir)
 
     def monitor(self, name, mode):
         m = Monitor(self.workdir, name, self.etcd.url, self.group, ttl=self.ttl, stop_timeout=10,
                     ledger=self.ledger, block_ms=self.block_ms, debug=False, standby_mode=mode,
-                    max_head_lag=6, sim_args=[f"--sim-startup-ms={self.args.startup_ms}"])
+                    max_head_lag=6, sim_args=[f"--sim-startup-ms={self.args.startup_ms}"],
+                    overrides={"--nodeos": self.nodeos})
         self.monitors.append(m)
         return m
 
@@ -243,10 +273,23 @@ class Compare:
         last = [b for b in self.ledger.events("block", node=old.name) if b["t"] < first["t"]][-1]
         return Handover(last, first, self.block_ms)
 
+    def command(self, *args, timeout=60):
+        argv = [MONITOR, *args, "--etcd-endpoints", self.etcd.url, "--failover-group", self.group]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+
     def switchover(self, target):
-        argv = [MONITOR, "switchover", "--to", target.name, "--wait", "30",
-                "--etcd-endpoints", self.etcd.url, "--failover-group", self.group]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        # The command reads the members' records, written at most once a second: wait
+        # until the target's says that it is a ready standby.
+        def recorded():
+            done = self.command("status", "--json", timeout=10)
+            try:
+                members = json.loads(done.stdout)["members"]
+            except (ValueError, KeyError):
+                return False
+            return any(m["node"] == target.name and m["state"] == "standby" and m["candidate"]
+                       for m in members)
+        wait_until(recorded, 10, f"{target.name} recorded as a ready standby")
+        done = self.command("switchover", "--to", target.name, "--wait", "30")
         if done.returncode != 0:
             raise AssertionError(f"switchover failed ({done.returncode}): {done.stderr.strip()}")
         return done.stdout.strip().splitlines()[-1]
@@ -277,9 +320,14 @@ class Compare:
                     h = self.handover(active, standby, sent, 30)
                     replacement = active
                 else:
+                    lease = holder_lease(self.etcd, self.group)
                     active.signal(signal.SIGKILL)
                     active.wait_exit(2)
+                    wait_until(lambda: holder_lease(self.etcd, self.group) != lease,
+                               3 * self.ttl, "the killed monitor's lease to expire")
+                    expired = time.monotonic_ns()
                     h = self.handover(active, standby, sent, 3 * self.ttl + 10)
+                    h.after_expiry_ms = (h.first["t"] - expired) / 1e6
                     replacement = active.clone().start()
                 results[kind].append(h)
                 print(f"  {mode:<7} {kind:<10} round {i + 1}: {h.missed} missed slots, gap "
@@ -317,6 +365,10 @@ def print_comparison(results, args):
               f"{median_range([h.missed for h in p])} | "
               f"{median_range([h.gap_ms / 1000 for h in r], '{:.2f}')} s | "
               f"{median_range([h.gap_ms / 1000 for h in p], '{:.2f}')} s |")
+    r, p = results["restart"]["sigkill"], results["paused"]["sigkill"]
+    print(f"| … of which from the lease's expiry in etcd to the first block | | | "
+          f"{median_range([h.after_expiry_ms / 1000 for h in r], '{:.2f}')} s | "
+          f"{median_range([h.after_expiry_ms / 1000 for h in p], '{:.2f}')} s |")
     forks = sum(h.forked for m in results.values() for hs in m.values() for h in hs)
     print(f"forks (the new producer's first block not the old one's next): {forks}", flush=True)
 
@@ -386,6 +438,8 @@ def main():
         if args.only == "compare":
             return
         print(f"\nlease TTL {args.ttl} s, blocks every {BLOCK_MS} ms, {args.rounds} rounds each", flush=True)
+        print(f"the simulator's own start (interpreter, imports; exits at once): "
+              f"{summary(start_cost_ms(bench.nodeos))}", flush=True)
         gaps, exits = bench.graceful_handover()
         print(f"graceful handover, last old block to first new block: {summary(gaps)}")
         print(f"SIGTERM to monitor exit:                             {summary(exits)}", flush=True)
