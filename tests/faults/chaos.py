@@ -202,10 +202,13 @@ class Chaos:
     def resume_all(self):
         """After the heal: every pause of the round resumed, retried until etcd takes it."""
         for pause in self.pauses:
-            if pause["until"] is not None:
+            if pause["until"] is not None:  # resumed already
                 continue
             node = pause["node"]
             args = ("resume",) if node is None else ("resume", "--node", node)
+            # The pause may end as soon as the command starts: what happens from then on is
+            # no longer the pause's.
+            pause["until"] = time.monotonic_ns()
             for _ in range(5):
                 code, _, err = self.command(*args, timeout=10)
                 if code == 0:
@@ -214,7 +217,6 @@ class Chaos:
             else:
                 self.violation("an operator's resume failed", f"`{' '.join(args)}` exits 0",
                                f"exit {code}: {err.strip()}", time.monotonic_ns())
-            pause["until"] = time.monotonic_ns()
 
     def violation(self, what, expected, observed, since_ns, nodes=None):
         logs = []
@@ -529,7 +531,9 @@ class Chaos:
             self.count(f"operator pause of {what}: failed")
             print(f"  operator pause failed ({code}): {(err or '').strip()}", flush=True)
             return (lambda: None), 0.0, None
-        exempt = {x for x in (holder, p.name if p else None) if x}
+        # The lock holder just before and just after the pause may still begin to produce:
+        # it won before the pause, and a pause stops only campaigns.
+        exempt = {x for x in (holder, self.lock_holder(), p.name if p else None) if x}
         self.pauses.append({"node": node.name if node else None, "exempt": exempt,
                             "since": time.monotonic_ns() + PAUSE_GRACE_NS, "until": None,
                             "round": self.round, "checked": False})
