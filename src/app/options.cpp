@@ -525,7 +525,8 @@ command_line parse_command_line(int argc, char const* const* argv) {
                 "failover group, and as a validator otherwise. The commands show the group\n"
                 "(status), hand production to another node (switchover), and pause or resume\n"
                 "automatic takeover for maintenance; they use the same config file and etcd flags.\n\n"
-             << visible << commands_flags;
+             << visible;
+        if (daemon) text << commands_flags;  // a command's own flags are in `visible` already
         out.action = command_line::what::help;
         out.text = text.str();
         return out;

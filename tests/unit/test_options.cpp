@@ -170,6 +170,14 @@ BOOST_AUTO_TEST_CASE(help_and_version_need_nothing_else) {
     BOOST_TEST(h.text.find("--failover-group") != std::string::npos);
     char const* version[] = {"nodeos-monitor", "--version"};
     BOOST_TEST((parse_command_line(2, version).action == command_line::what::version));
+    // Each section once, for the daemon and for a command.
+    char const* command_help[] = {"nodeos-monitor", "status", "--help"};
+    for (auto const& text : {h.text, parse_command_line(3, command_help).text}) {
+        auto const heading = std::string("Operator commands (");
+        auto const first = text.find(heading);
+        BOOST_TEST(first != std::string::npos);
+        BOOST_TEST(text.find(heading, first + 1) == std::string::npos);
+    }
 }
 
 // --- standby modes, health, the dirty database ----------------------------------------
