@@ -71,11 +71,7 @@ void failover::on(fact::keepalive_answered const& f) {
 // K2, K3, K4, K5, K6, W1
 void failover::on(fact::campaign_answered const& f) {
     auto& lock = s_.lock;
-    if (!ours(f.request, lock.request)) return;
-    lock.request = 0;
-    lock.failures = 0;
-    s_.etcd_failing = false;
-    s_.etcd_refused = false;
+    if (!lock_answered(f.request)) return;
     if (f.won) {
         lock.holder.clear();
         enter(lock_view::mine, cause::lock_acquired, level::info, "lock acquired");
@@ -92,11 +88,7 @@ void failover::on(fact::campaign_answered const& f) {
 // K14, and K5, O3, W1
 void failover::on(fact::group_read const& f) {
     auto& lock = s_.lock;
-    if (!ours(f.request, lock.request)) return;
-    lock.request = 0;
-    lock.failures = 0;
-    s_.etcd_failing = false;
-    s_.etcd_refused = false;
+    if (!lock_answered(f.request)) return;
     apply_control(f.control);
     open_watch(f.revision);
     if (f.holder) {
@@ -205,6 +197,17 @@ void failover::on(fact::request_failed const& f) {
         if (s_.watch.phase == watch_phase::broken) s_.watch.reread_at = std::max(s_.watch.reread_at, lock.retry_at);
         note(cause::campaign_failed, level::warning, cat("campaign failed: ", name_of(f.kind), ": ", f.detail));
     }
+}
+
+// An answer to the campaign or the read under way: etcd answers this node, and accepts it.
+bool failover::lock_answered(std::uint64_t request) {
+    auto& lock = s_.lock;
+    if (!ours(request, lock.request)) return false;
+    lock.request = 0;
+    lock.failures = 0;
+    s_.etcd_failing = false;
+    s_.etcd_refused = false;
+    return true;
 }
 
 // K7, K15: a refusal (the user or its role) is an answer, not an outage: the node is out of

@@ -281,6 +281,7 @@ private:
 
     void lease_lost(cause why, std::string const& text);
     void etcd_failed(failure kind);
+    bool lock_answered(std::uint64_t request);
     void release_lease(cause why, std::string text);
     void adopt_lease(std::int64_t lease);
     void keepalive_failed(failure kind, std::string const& detail);
