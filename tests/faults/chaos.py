@@ -328,13 +328,14 @@ class Chaos:
             node = self.pick_node()
             watch = self.fence_watch("monitor SIGSTOP") if node is self.producer() else None
             node.monitor.signal(signal.SIGSTOP)
-            node.frozen = True
             frozen_at = time.monotonic_ns()
+            node.frozen = frozen_at  # truthy, and names this freeze
             if watch is not None:
-                # When the dead-man timer fires, measured by a thread waiting on the pid.
+                # When the dead-man timer fires, measured by a thread waiting on the pid; a
+                # monitor that outlives this freeze and dies in a later one is that one's.
                 def waiter(node=node, proc=node.monitor.proc, rnd=self.round):
                     proc.wait()
-                    by_timer = proc.returncode == -signal.SIGKILL and node.frozen \
+                    by_timer = proc.returncode == -signal.SIGKILL and node.frozen == frozen_at \
                         and proc.pid not in self.sigkilled
                     if by_timer and node.monitor.proc is proc:
                         self.deadman.append(((time.monotonic_ns() - frozen_at) / NS, rnd))
