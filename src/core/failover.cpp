@@ -29,17 +29,25 @@ void failover::on(fact::start const&) {
     s_.nodeos.waiting_since = now_;
 }
 
+// The TTL a deadline counts: the answer's, but never more than this monitor asks for. etcd
+// grants at least that (more only below its minimum TTL), so the lease lives at least that
+// long after each keepalive; a longer TTL in an answer could only postpone the fence, and
+// an answer that lies could postpone it for good.
+duration failover::trusted_ttl(duration answered) const { return std::min(answered, p_.ttl); }
+
 // L2
 void failover::on(fact::lease_granted const& f) {
     auto& lease = s_.lease;
     if (lease.phase != lease_phase::granting || !ours(f.request, lease.request)) return;
-    lease = lease_state{.phase = lease.phase, .id = f.lease, .ttl = f.ttl, .deadline = f.sent + f.ttl,
-                        .next_renew = f.sent + f.ttl / 3};
+    auto const ttl = trusted_ttl(f.ttl);
+    lease = lease_state{.phase = lease.phase, .id = f.lease, .ttl = ttl, .deadline = f.sent + ttl,
+                        .next_renew = f.sent + ttl / 3};
     s_.etcd_failing = false;
     s_.etcd_refused = false;
     s_.lock.retry_at = now_;  // K1: a new lease holds nothing yet
     enter(lease_phase::live, cause::lease_granted, level::info,
-          cat("lease ", f.lease, " granted, TTL ", to_ms(f.ttl) / 1000, " s"));
+          cat("lease ", f.lease, " granted, TTL ", to_ms(f.ttl) / 1000, " s",
+              ttl < f.ttl ? cat(" (its deadline counts the ", to_ms(ttl) / 1000, " s asked for)") : std::string()));
 }
 
 // L5, L7, L9, W3
@@ -47,14 +55,15 @@ void failover::on(fact::keepalive_answered const& f) {
     auto& lease = s_.lease;
     if (!ours(f.request, lease.request)) return;
     if (!f.ttl) return lease_lost(cause::lease_gone, "etcd reports the lease no longer exists");
+    auto const ttl = trusted_ttl(*f.ttl);
     lease.request = 0;
     lease.failures = 0;
-    lease.ttl = *f.ttl;
+    lease.ttl = ttl;
     // Measured from the send time: etcd cannot have handled the keepalive earlier.
-    lease.deadline = std::max(lease.deadline, f.sent + *f.ttl);
-    lease.next_renew = f.sent + *f.ttl / 3;
+    lease.deadline = std::max(lease.deadline, f.sent + ttl);
+    lease.next_renew = f.sent + ttl / 3;
     if (lease.phase == lease_phase::adopting) {
-        lease.deadline = f.sent + *f.ttl;
+        lease.deadline = f.sent + ttl;
         s_.etcd_failing = false;
         s_.lock.retry_at = now_;  // K1 confirms that its key is still the lock
         enter(lease_phase::live, cause::lease_adopted, level::info,

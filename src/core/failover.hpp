@@ -22,12 +22,15 @@
 // │ L1   none                         retry time, no hold-off,      grant → granting               no_lease
 // │                                   not stopping
 // │ L2   granting                     granted                       → live, deadline = send + TTL  lease_granted
+// │                                                                 (the answer's, at most the
+// │                                                                 TTL asked for)
 // │ L3   granting, adopting           request failed                → none, grant again after      grant_failed
 // │                                                                 100 ms doubling to 2 s
 // │ L4   live                         keepalive due (TTL/3 after    renew, timing out by the       keepalive_due
 // │                                   the last send)                deadline (≤ TTL/3)
 // │ L5   live                         keepalive answered with TTL   deadline = max(deadline,       -
-// │                                                                 send + TTL)
+// │                                                                 send + TTL), TTL at most the
+// │                                                                 one asked for
 // │ L6   live                         keepalive failed, not         renew again after 100 ms       keepalive_failed
 // │                                   not_found                     doubling, at most TTL/3
 // │ L7   live, adopting               keepalive answered without    → none; K13                    lease_gone
@@ -311,6 +314,7 @@ private:
     bool ours(std::uint64_t request, std::uint64_t expected) const { return request != 0 && request == expected; }
     duration backoff(duration first, duration cap, int failures) const;
     bool due(time_point t);
+    duration trusted_ttl(duration answered) const;
     std::uint64_t next_request() { return ++s_.last_request; }
     void emit(decltype(action::what) what, cause why, level lvl, std::string text);
     void note(cause why, level lvl, std::string text);

@@ -46,6 +46,14 @@ BOOST_AUTO_TEST_CASE(L2_granted_lease_is_live_from_its_send_time) {
     BOOST_TEST((r.state().lease.deadline == sent + 10s));
     BOOST_TEST((r.state().lease.next_renew == sent + r.p.renew_interval));
     BOOST_TEST(r.state().lease.id == 8);
+
+    // A TTL longer than asked for (etcd's minimum, or a lie) never postpones the deadline.
+    BOOST_REQUIRE((r.p.ttl == 10s));
+    rig longer(in_state{}.lease_in_flight(lease_phase::granting, 11, 0).nodeos(nodeos_phase::running, mode::standby));
+    longer.feed(fact::lease_granted{11, 8, 3600s, sent});
+    longer.expect_change(lease_phase::granting, lease_phase::live, cause::lease_granted);
+    BOOST_TEST((longer.state().lease.deadline == sent + 10s));
+    BOOST_TEST((longer.state().lease.next_renew == sent + longer.p.renew_interval));
 }
 
 BOOST_AUTO_TEST_CASE(L3_failed_grant_retries_with_doubling_delays) {
@@ -99,6 +107,17 @@ BOOST_AUTO_TEST_CASE(L5_renewal_moves_the_deadline_from_the_send_time) {
     // An older answer never pulls the deadline back.
     r.feed(fact::keepalive_answered{12, 10s, sent - 5s});
     BOOST_TEST((r.state().lease.deadline == sent + 10s));
+
+    // A TTL longer than asked for counts as the TTL asked for: an answer saying 3600 s
+    // does not keep a producer past the deadline its own TTL sets.
+    auto lie = in_state{}.producer().renewing(13);
+    rig l(lie);
+    auto at = l.now;
+    l.feed(fact::keepalive_answered{13, 3600s, at});
+    BOOST_TEST((l.state().lease.deadline == at + l.p.ttl));
+    BOOST_TEST((*l.core.deadman_at() == at + l.p.ttl - l.p.fence_kill / 2));
+    l.tick_at(at + l.p.ttl - l.p.fence_graceful);
+    BOOST_TEST(l.find<act::signal_nodeos>(), "the producer is fenced by its own TTL");
 }
 
 BOOST_AUTO_TEST_CASE(L6_failed_keepalive_retries_within_the_renew_interval) {
