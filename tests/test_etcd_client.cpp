@@ -383,12 +383,12 @@ BOOST_AUTO_TEST_CASE(silent_peer_times_out) {
 
 BOOST_AUTO_TEST_CASE(idle_connection_closed_by_server_is_retried) {
     asio::io_context io;
-    auto const body = R"({"header":{"revision":"1"},"ID":"77","TTL":"5"})";
+    auto const body = R"({"result":{"header":{"revision":"1"},"ID":"77","TTL":"5"}})";
     fake_server server(io, {test::answer_text("HTTP/1.1 200 OK", body)});
     etcd_client client(io, {loopback(server.port())}, {}, test_debug());
     for (int i = 0; i < 3; ++i) {
-        auto g = value_of(wait_for<lease_grant>(io, [&](auto done) { client.grant(5, 2s, done); }));
-        BOOST_TEST(g.id == 77);
+        auto k = value_of(wait_for<keepalive_reply>(io, [&](auto done) { client.keepalive(77, 2s, done); }));
+        BOOST_TEST((k.ttl_seconds == 5));
     }
     BOOST_TEST(server.connections == 3);
 }

@@ -170,6 +170,43 @@ BOOST_AUTO_TEST_CASE(answers_are_bounded) {
     BOOST_TEST((failure_of(send(io, client2, http_verb::get, "/")).what == http_failure::kind::too_large));
 }
 
+BOOST_AUTO_TEST_CASE(a_line_without_end_is_cut_at_the_buffer_limit) {
+    // A chunk-size line that never ends (an endless chunk extension): the bytes read but not
+    // yet parsed are bounded, so the request fails as too large well before its deadline,
+    // instead of buffering all it is sent.
+    asio::io_context io;
+    std::string const endless = chunked_header + "1;x=" + std::string(1024 * 1024, 'a');
+    fake_server server(io, {endless}, /*hold_open=*/true);
+    auto client = make_client(io, {loopback(server.port())});
+    auto const start = steady::now();
+    auto const f = failure_of(send(io, client, http_verb::get, "/", {}, 4s));
+    BOOST_TEST((f.what == http_failure::kind::too_large), describe(f));
+    BOOST_TEST(ms_since(start) < 2000);
+    // A stream the same: it has no deadline once its header is read.
+    stream_log log;
+    auto stream = client.open_stream(stream_to("/"), log.handlers());
+    BOOST_REQUIRE(run_until(io, [&] { return !log.ends.empty(); }, 3s));
+    BOOST_TEST((log.ends[0].what == stream_end::kind::failed));
+    BOOST_TEST((log.ends[0].failure.what == http_failure::kind::too_large), describe(log.ends[0].failure));
+}
+
+BOOST_AUTO_TEST_CASE(a_trickled_answer_ends_at_its_deadline) {
+    // One byte every 20 ms: every read makes progress, and still the request ends at its
+    // deadline, not when the answer is complete (about 2 s later).
+    asio::io_context io;
+    auto const text = test::answer_text("HTTP/1.1 200 OK", std::string(60, 'x'));
+    std::vector<std::string> bytes;
+    for (char ch : text) bytes.emplace_back(1, ch);
+    fake_server server(io, bytes);
+    auto client = make_client(io, {loopback(server.port())});
+    auto const start = steady::now();
+    auto const f = failure_of(send(io, client, http_verb::get, "/", {}, 500ms));
+    auto const took = ms_since(start);
+    BOOST_TEST((f.what == http_failure::kind::timeout), describe(f));
+    BOOST_TEST(took >= 450);
+    BOOST_TEST(took < 1000);
+}
+
 BOOST_AUTO_TEST_CASE(a_busy_connection_is_not_waited_for) {
     asio::io_context io;
     fake_server server(io, [](fake_request const& r) {

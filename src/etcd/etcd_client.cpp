@@ -17,9 +17,11 @@
 #include "etcd/etcd_client.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string_view>
 #include <utility>
 #include <variant>
@@ -104,6 +106,14 @@ std::string keys_of(call_info const& c) {
     return cat("keys [\"", c.key, "\", \"", c.range_end, "\")");
 }
 
+// A lease ID of the client's choosing, positive as etcd's own: an answer that names
+// another lease is then known to be wrong.
+std::int64_t new_lease_id() {
+    static std::random_device device;
+    std::uniform_int_distribution<std::int64_t> pick(1, std::numeric_limits<std::int64_t>::max());
+    return pick(device);
+}
+
 }  // namespace
 
 // --- impl -----------------------------------------------------------------------------
@@ -140,13 +150,17 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
         call_info call() const { return call_info{"watch", token_use::checked, key, range_end}; }
     };
 
+    // Decodes an answer (status, body); it may hold what the request asked for, to check the answer.
+    template <class T>
+    using decoder = std::function<etcd_result<T>(int, std::string_view)>;
+
     // A unary request, kept until its answer: it may be sent twice.
     template <class T>
     struct pending {
         char const* target;
         std::string body;
         steady::time_point deadline;
-        etcd_result<T> (*decode)(int, std::string_view);
+        decoder<T> decode;
         handler<T> done;
         call_info call;
         bool resent = false;  // sent once more with a new token already
@@ -161,9 +175,6 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
           http_(io, std::move(endpoints), files, "etcd", std::move(debug)) {}
 
     bool authenticating() const { return !credentials_.empty(); }
-
-    template <class T>
-    using decoder = etcd_result<T> (*)(int, std::string_view);
 
     template <class T>
     void request(char const* target, std::string body, timeout t, decoder<T> decode, handler<T> done, call_info call) {
@@ -520,15 +531,9 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
         bool const too_long = !w->lines.feed(bytes);
         std::string line;
         while (w->lines.next(line)) {
-            auto r = gateway::decode_watch_line(line);
+            auto r = gateway::decode_watch_line(line, w->key, w->range_end);
             if (auto const* e = std::get_if<etcd_error>(&r)) return end_watch(w, *e);
             auto const& m = std::get<watch_message>(r);
-            for (auto const& event : m.events) {
-                bool const watched = w->range_end.empty() ? event.kv.key == w->key
-                                                          : event.kv.key >= w->key && event.kv.key < w->range_end;
-                if (!watched)
-                    return end_watch(w, etcd_error{etcd_error::kind::malformed, 200, 0, "watch event for another key"});
-            }
             // etcd creates and cancels a watch whose token it refuses in one message.
             if (m.ends_stream() && gateway::token_refused(end_reason(m)) && may_reopen(*w)) {
                 return reopen_watch(w, nm::describe(end_reason(m)));
@@ -592,21 +597,26 @@ etcd_client::~etcd_client() {
 }
 
 void etcd_client::grant(std::int64_t ttl_seconds, timeout t, handler<lease_grant> done) {
-    impl_->request<lease_grant>("/v3/lease/grant", gateway::encode_grant(ttl_seconds), t, gateway::decode_grant,
+    auto const id = new_lease_id();
+    impl_->request<lease_grant>("/v3/lease/grant", gateway::encode_grant(ttl_seconds, id), t,
+                                [id](int status, std::string_view body) { return gateway::decode_grant(status, body, id); },
                                 std::move(done), call_info{"lease grant"});
 }
 
 void etcd_client::keepalive(std::int64_t lease, timeout t, handler<keepalive_reply> done) {
-    impl_->request<keepalive_reply>("/v3/lease/keepalive", gateway::encode_lease_id(lease), t,
-                                    gateway::decode_keepalive, std::move(done),
-                                    call_info{"keepalive", token_use::carried});
+    impl_->request<keepalive_reply>(
+        "/v3/lease/keepalive", gateway::encode_lease_id(lease), t,
+        [lease](int status, std::string_view body) { return gateway::decode_keepalive(status, body, lease); },
+        std::move(done), call_info{"keepalive", token_use::carried});
 }
 
 void etcd_client::campaign(std::string const& key, std::string const& value, std::int64_t lease, timeout t,
                            handler<campaign_reply> done) {
     impl_->request<campaign_reply>("/v3/kv/txn", gateway::encode_campaign(key, value, lease), t,
-                                   gateway::decode_campaign, std::move(done),
-                                   call_info{"txn", token_use::checked, key});
+                                   [key, value, lease](int status, std::string_view body) {
+                                       return gateway::decode_campaign(status, body, key, value, lease);
+                                   },
+                                   std::move(done), call_info{"txn", token_use::checked, key});
 }
 
 void etcd_client::range(std::string const& key, std::string const& range_end, timeout t, handler<range_reply> done) {

@@ -58,13 +58,14 @@ struct key_value {
     std::string value;  // decoded from base64
     std::int64_t lease = 0;
     std::int64_t mod_revision = 0;
+    std::int64_t create_revision = 0;
 };
 
 // Result of the create-if-absent txn: either we created the key, or it already had a holder.
 struct campaign_reply {
     bool won = false;
     std::int64_t revision = 0;         // header revision of the txn
-    std::optional<key_value> holder;   // the key as it stands when !won (absent if it vanished meanwhile)
+    std::optional<key_value> holder;   // the key as it stands when !won
 };
 
 // The keys of a range, and the revision they were read at.

@@ -174,6 +174,7 @@ key_value read_kv(json const& object) {
     kv.value = bytes_field(object, "value");
     kv.lease = int_field(object, "lease");
     kv.mod_revision = int_field(object, "mod_revision");
+    kv.create_revision = int_field(object, "create_revision");
     return kv;
 }
 
@@ -183,11 +184,44 @@ etcd_error read_stream_error(json const& object) {
                       small_int_field(object, "grpc_code"), string_field(object, "message")};
 }
 
+// An answer holds at most this many JSON values: etcd's hold tens, a read of a large group
+// a few thousand. Within the limits on bytes, text made of the smallest values ({} by the
+// hundred thousand) would cost some 40 bytes of memory per byte of text and the loop a
+// second per few megabytes: such an answer is malformed, and is not parsed at all.
+constexpr std::size_t max_json_values = 64 * 1024;
+
+// Whether text may hold more than max_json_values values, told by one pass over its bytes
+// before any parse: every value but the first follows a '[', a ',' or a ':' outside
+// strings, so their count bounds the values from above (it counts member names too).
+// nlohmann's parse with a callback could count exactly, but costs seconds on such text.
+bool too_many_values(std::string_view text) {
+    std::size_t count = 1;
+    bool in_string = false;
+    bool escaped = false;
+    for (char const c : text) {
+        if (in_string) {
+            if (escaped) escaped = false;
+            else if (c == '\\') escaped = true;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if ((c == '[' || c == ',' || c == ':') && ++count > max_json_values) {
+            return true;
+        }
+    }
+    return false;
+}
+
+json parse_bounded(std::string_view text) {
+    if (too_many_values(text)) throw bad_shape{cat("more than ", max_json_values, " JSON values")};
+    return json::parse(text, nullptr, /*allow_exceptions=*/false);
+}
+
 // Parses a JSON object and hands it to read(); any shape problem becomes etcd_error{malformed}.
 template <class T, class Reader>
 etcd_result<T> decode(std::string_view body, Reader&& read) {
     try {
-        auto document = json::parse(body, nullptr, /*allow_exceptions=*/false);
+        auto document = parse_bounded(body);
         if (document.is_discarded()) return malformed("not JSON", body);
         if (!document.is_object()) return malformed("not a JSON object", body);
         return read(document);
@@ -279,8 +313,8 @@ std::optional<std::string> base64_decode(std::string_view text) {
 
 // --- encoders -------------------------------------------------------------------------
 
-std::string encode_grant(std::int64_t ttl_seconds) {
-    return json{{"TTL", std::to_string(ttl_seconds)}}.dump();
+std::string encode_grant(std::int64_t ttl_seconds, std::int64_t id) {
+    return json{{"TTL", std::to_string(ttl_seconds)}, {"ID", std::to_string(id)}}.dump();
 }
 
 std::string encode_lease_id(std::int64_t lease) {
@@ -295,7 +329,7 @@ std::string encode_campaign(std::string_view key, std::string_view value, std::i
     json range = {{"key", k}};
     json txn = {
         {"compare", json::array({compare})},
-        {"success", json::array({json{{"request_put", put}}})},
+        {"success", json::array({json{{"request_put", put}}, json{{"request_range", range}}})},
         {"failure", json::array({json{{"request_range", range}}})},
     };
     return txn.dump();
@@ -338,7 +372,7 @@ std::string encode_authenticate(std::string_view user, std::string_view password
 etcd_error decode_error(int http_status, std::string_view body) {
     etcd_error e{etcd_error::kind::status, http_status, 0, {}};
     try {
-        auto document = json::parse(body, nullptr, /*allow_exceptions=*/false);
+        auto document = parse_bounded(body);
         if (document.is_object()) {
             if (auto const* code = member(document, "code")) e.grpc_code = static_cast<int>(parse_int(*code, "code"));
             e.message = string_field(document, "message");
@@ -353,43 +387,59 @@ etcd_error decode_error(int http_status, std::string_view body) {
     return e;
 }
 
-etcd_result<lease_grant> decode_grant(int http_status, std::string_view body) {
+etcd_result<lease_grant> decode_grant(int http_status, std::string_view body, std::int64_t id) {
     if (!is_success(http_status)) return decode_error(http_status, body);
     return decode<lease_grant>(body, [&](json const& doc) -> etcd_result<lease_grant> {
         if (auto error = string_field(doc, "error"); !error.empty())
             return etcd_error{etcd_error::kind::status, http_status, 0, error};
         lease_grant g{int_field(doc, "ID"), int_field(doc, "TTL")};
         if (g.id == 0 || g.ttl_seconds <= 0) return malformed("grant without ID or TTL", body);
+        if (g.id != id) return malformed(cat("grant of lease ", g.id, ", not of lease ", id, " as asked"), body);
         return g;
     });
 }
 
-etcd_result<keepalive_reply> decode_keepalive(int http_status, std::string_view body) {
+etcd_result<keepalive_reply> decode_keepalive(int http_status, std::string_view body, std::int64_t lease) {
     if (!is_success(http_status)) return decode_error(http_status, body);
     auto const line = first_line(body);
     return decode<keepalive_reply>(line, [&](json const& doc) -> etcd_result<keepalive_reply> {
         if (auto const* error = member(doc, "error")) return read_stream_error(expect_object(*error, "error"));
         auto const* result = member(doc, "result");
         if (!result) return malformed("keepalive answer without result", line);
+        auto const& r = expect_object(*result, "result");
+        // Even for a lease that is gone, etcd names the lease it answers for.
+        if (auto id = int_field(r, "ID"); id != lease)
+            return malformed(cat("keepalive answer for lease ", id, ", not for lease ", lease), line);
         // etcd answers a lease it no longer knows with no TTL: the lease is gone.
-        auto ttl = int_field(expect_object(*result, "result"), "TTL");
+        auto ttl = int_field(r, "TTL");
         if (ttl <= 0) return keepalive_reply{std::nullopt};
         return keepalive_reply{ttl};
     });
 }
 
-etcd_result<campaign_reply> decode_campaign(int http_status, std::string_view body) {
+etcd_result<campaign_reply> decode_campaign(int http_status, std::string_view body, std::string_view key,
+                                            std::string_view value, std::int64_t lease) {
     if (!is_success(http_status)) return decode_error(http_status, body);
     return decode<campaign_reply>(body, [&](json const& doc) -> etcd_result<campaign_reply> {
         campaign_reply reply;
         reply.won = bool_field(doc, "succeeded");  // omitted when false
         reply.revision = int_field(object_field(doc, "header"), "revision");
-        if (reply.won) return reply;
+        if (reply.revision <= 0) return malformed("txn answer without a revision", body);
+        // Both branches end with a read of the key: [put, range] when won, [range] when lost.
         auto const& responses = array_field(doc, "responses");
-        if (responses.empty()) return reply;
-        auto const& range = object_field(expect_object(responses.front(), "responses[0]"), "response_range");
-        auto const& kvs = array_field(range, "kvs");  // absent: the key vanished meanwhile
-        if (!kvs.empty()) reply.holder = read_kv(expect_object(kvs.front(), "kvs[0]"));
+        if (responses.size() != (reply.won ? 2u : 1u)) return malformed("txn answer without its read of the key", body);
+        auto const& range = object_field(expect_object(responses.back(), "responses[]"), "response_range");
+        auto const& kvs = array_field(range, "kvs");
+        // The txn is atomic: whichever branch ran, the key exists when it reads it.
+        if (kvs.empty()) return malformed("txn answer whose read finds no key", body);
+        auto kv = read_kv(expect_object(kvs.front(), "kvs[0]"));
+        if (kv.key != key) return malformed("txn answer that reads another key", body);
+        if (!reply.won) {
+            reply.holder = std::move(kv);
+            return reply;
+        }
+        if (kv.value != value || kv.lease != lease || kv.create_revision != reply.revision)
+            return malformed("txn answer says succeeded, but its read shows the key not created by it", body);
         return reply;
     });
 }
@@ -490,6 +540,19 @@ etcd_result<watch_message> decode_watch_line(std::string_view line) {
         }
         return m;
     });
+}
+
+etcd_result<watch_message> decode_watch_line(std::string_view line, std::string_view key,
+                                             std::string_view range_end) {
+    auto r = decode_watch_line(line);
+    if (auto const* m = std::get_if<watch_message>(&r)) {
+        for (auto const& event : m->events) {
+            auto const& k = event.kv.key;
+            bool const watched = range_end.empty() ? k == key : k >= key && k < range_end;
+            if (!watched) return malformed("watch event for another key", line);
+        }
+    }
+    return r;
 }
 
 // --- line_splitter --------------------------------------------------------------------

@@ -20,8 +20,10 @@ std::string base64_encode(std::string_view raw);
 // nullopt when the text is not valid base64.
 std::optional<std::string> base64_decode(std::string_view text);
 
-std::string encode_grant(std::int64_t ttl_seconds);
+// id: the lease ID asked for (etcd grants it unless it exists), so that the answer can be checked.
+std::string encode_grant(std::int64_t ttl_seconds, std::int64_t id);
 std::string encode_lease_id(std::int64_t lease);  // body of keepalive and revoke
+// Create the key if absent, then read it; otherwise read it: either way the answer shows the key.
 std::string encode_campaign(std::string_view key, std::string_view value, std::int64_t lease);
 // range_end empty: the one key; otherwise every key in [key, range_end).
 std::string encode_watch(std::string_view key, std::string_view range_end, std::int64_t start_revision);
@@ -33,9 +35,13 @@ std::string encode_authenticate(std::string_view user, std::string_view password
 
 // An HTTP answer: status and body. Non-2xx statuses are decoded into an etcd_error
 // (with the gRPC code from the body when it has one).
-etcd_result<lease_grant> decode_grant(int http_status, std::string_view body);
-etcd_result<keepalive_reply> decode_keepalive(int http_status, std::string_view body);
-etcd_result<campaign_reply> decode_campaign(int http_status, std::string_view body);
+// An answer that names another lease than the one asked for (id, lease) is malformed.
+etcd_result<lease_grant> decode_grant(int http_status, std::string_view body, std::int64_t id);
+etcd_result<keepalive_reply> decode_keepalive(int http_status, std::string_view body, std::int64_t lease);
+// A win is believed only when the txn's own read shows key holding value under lease,
+// created at the txn's revision; a loss must show the holder. Anything else is malformed.
+etcd_result<campaign_reply> decode_campaign(int http_status, std::string_view body, std::string_view key,
+                                            std::string_view value, std::int64_t lease);
 // An answer whose content does not matter (revoke, put, delete): success or an error.
 etcd_result<std::monostate> decode_revoke(int http_status, std::string_view body);
 etcd_result<range_reply> decode_range(int http_status, std::string_view body);
@@ -61,6 +67,12 @@ bool authentication_disabled(etcd_error const& e);
 
 // One line of a watch stream (without its newline).
 etcd_result<watch_message> decode_watch_line(std::string_view line);
+// The same, for a watch of key (range_end empty) or of [key, range_end): a message with an
+// event for a key outside it is malformed. Such an event says nothing true of the watched
+// keys (a proxy's mix-up of two streams, or a forgery), and a DELETE of another key taken
+// for the lock's would have a standby campaign and an active node fence for nothing.
+etcd_result<watch_message> decode_watch_line(std::string_view line, std::string_view key,
+                                             std::string_view range_end);
 
 // Splits a byte stream into lines whatever the chunking. Bounded: a line longer than
 // max_line makes feed() report overflow, and the stream must be abandoned.

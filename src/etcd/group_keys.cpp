@@ -18,7 +18,12 @@ std::optional<std::int64_t> int_of(json const& j, char const* name) {
     return it->get<std::int64_t>();
 }
 
+// The values this project writes are under a kilobyte: a longer one is not one of them, and
+// is not parsed (megabytes of JSON would cost the loop seconds, at every change of the group).
+constexpr std::size_t max_parsed = 64 * 1024;
+
 std::optional<json> object_of(std::string_view value) {
+    if (value.size() > max_parsed) return std::nullopt;
     auto j = json::parse(value, nullptr, /*allow_exceptions=*/false);
     if (!j.is_object()) return std::nullopt;
     return j;

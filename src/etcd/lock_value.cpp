@@ -6,6 +6,9 @@ namespace nm::lock_value {
 namespace {
 
 constexpr std::size_t raw_length = 120;  // of a foreign value, to name its holder in logs
+// Ours is under 200 bytes: a longer value is another tool's, and is not parsed (a value of
+// megabytes of JSON would cost the loop seconds and the monitor a hundred megabytes).
+constexpr std::size_t max_parsed = 64 * 1024;
 
 std::string string_member(nlohmann::json const& j, char const* name) {
     auto it = j.find(name);
@@ -20,6 +23,7 @@ std::string encode(std::string const& node, std::string const& instance, pid_t p
 
 lock_holder decode(key_value const& kv) {
     lock_holder h{{}, {}, kv.lease, kv.value.substr(0, raw_length)};
+    if (kv.value.size() > max_parsed) return h;
     auto j = nlohmann::json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
     if (j.is_object()) {
         h.node = string_member(j, "node");

@@ -65,6 +65,9 @@ using timeout = http_client::timeout;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 constexpr std::size_t max_idle_connections = 4;
+// Bytes read but not yet parsed: a header (Beast's limit is 8 KiB) or a chunk-size line.
+// Without a limit, a chunk-size line that never ends would grow the buffer without end.
+constexpr std::size_t max_unparsed = 64 * 1024;
 constexpr auto longest_timeout = std::chrono::hours(24);  // keeps now() + timeout from overflowing
 
 using plain_stream = beast::tcp_stream;
@@ -85,7 +88,7 @@ struct connection {
 
     std::size_t endpoint_index;
     std::variant<plain_stream, tls_stream> stream;
-    beast::flat_buffer buffer;  // bytes read past the last message (none without pipelining)
+    beast::flat_buffer buffer{max_unparsed};  // bytes read past the last message (none without pipelining)
     bool open = false;          // connected and, for TLS, handshaken
 };
 
@@ -117,6 +120,7 @@ http_failure to_failure(step_error const& f, http_endpoint const& ep, std::size_
     auto kind = http_failure::kind::transport;
     if (f.ec == beast::error::timeout) kind = http_failure::kind::timeout;
     if (f.ec == http::error::body_limit) kind = http_failure::kind::too_large;
+    if (f.ec == http::error::buffer_overflow) kind = http_failure::kind::too_large;
     auto message = cat(f.step, " ", describe(ep), ": ", f.ec.message());
     if (!f.detail.empty()) message += cat(": ", f.detail);
     http_failure out{kind, std::move(message), index};

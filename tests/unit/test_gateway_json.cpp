@@ -69,9 +69,9 @@ BOOST_AUTO_TEST_CASE(base64_rejects_invalid_text) {
 
 // --- encoders -------------------------------------------------------------------------
 
-BOOST_AUTO_TEST_CASE(encode_grant_sends_ttl_as_string) {
-    auto j = json::parse(encode_grant(5));
-    BOOST_TEST(j == json::parse(R"({"TTL":"5"})"));
+BOOST_AUTO_TEST_CASE(encode_grant_sends_ttl_and_the_id_asked_for_as_strings) {
+    auto j = json::parse(encode_grant(5, 7587870155367317508));
+    BOOST_TEST(j == json::parse(R"({"TTL":"5","ID":"7587870155367317508"})"));
 }
 
 BOOST_AUTO_TEST_CASE(encode_lease_id_sends_id_as_string) {
@@ -88,11 +88,13 @@ BOOST_AUTO_TEST_CASE(encode_campaign_is_create_if_absent_with_lease) {
     BOOST_TEST(cmp.at("target") == "CREATE");
     BOOST_TEST(cmp.at("result") == "EQUAL");
     BOOST_TEST(cmp.at("create_revision") == "0");
-    BOOST_REQUIRE(j.at("success").size() == 1u);
+    // Won: the put, then a read of the key, which shows what the put did.
+    BOOST_REQUIRE(j.at("success").size() == 2u);
     auto const& put = j.at("success")[0].at("request_put");
     BOOST_TEST(put.at("key") == key);
     BOOST_TEST(put.at("value") == base64_encode("node-a"));
     BOOST_TEST(put.at("lease") == "42");
+    BOOST_TEST(j.at("success")[1].at("request_range") == json({{"key", key}}));
     BOOST_REQUIRE(j.at("failure").size() == 1u);
     BOOST_TEST(j.at("failure")[0].at("request_range") == json({{"key", key}}));
 }
@@ -113,7 +115,7 @@ BOOST_AUTO_TEST_CASE(encode_watch_asks_for_progress_and_not_for_previous_values)
 
 BOOST_AUTO_TEST_CASE(error_objects_of_every_status) {
     auto e400 = error_of(decode_grant(400,
-        R"({"error":"invalid character 'x' looking for beginning of value","message":"invalid character 'x' looking for beginning of value","code":3})"));
+        R"({"error":"invalid character 'x' looking for beginning of value","message":"invalid character 'x' looking for beginning of value","code":3})", 1));
     BOOST_TEST((e400.what == etcd_error::kind::status));
     BOOST_TEST(e400.http_status == 400);
     BOOST_TEST(e400.grpc_code == 3);
@@ -127,19 +129,19 @@ BOOST_AUTO_TEST_CASE(error_objects_of_every_status) {
     BOOST_TEST(describe(e404) == "HTTP 404 (grpc 5): etcdserver: requested lease not found");
 
     auto e503 = error_of(decode_keepalive(503,
-        R"({"error":"etcdserver: request timed out","message":"etcdserver: request timed out","code":14})"));
+        R"({"error":"etcdserver: request timed out","message":"etcdserver: request timed out","code":14})", 1));
     BOOST_TEST(e503.http_status == 503);
     BOOST_TEST(e503.grpc_code == 14);
     BOOST_TEST(describe(e503) == "HTTP 503 (grpc 14): etcdserver: request timed out");
 
     // The code may be a string, as any integer can be.
-    BOOST_TEST(error_of(decode_campaign(503, R"({"message":"x","code":"14"})")).grpc_code == 14);
+    BOOST_TEST(error_of(decode_campaign(503, R"({"message":"x","code":"14"})", "lock", "v", 1)).grpc_code == 14);
     // Only "error" present.
-    BOOST_TEST(error_of(decode_campaign(500, R"({"error":"boom","code":2})")).message == "boom");
+    BOOST_TEST(error_of(decode_campaign(500, R"({"error":"boom","code":2})", "lock", "v", 1)).message == "boom");
 }
 
 BOOST_AUTO_TEST_CASE(error_bodies_that_are_not_the_gateway_s) {
-    auto plain = error_of(decode_grant(404, "Not Found\n"));
+    auto plain = error_of(decode_grant(404, "Not Found\n", 1));
     BOOST_TEST((plain.what == etcd_error::kind::status));
     BOOST_TEST(plain.http_status == 404);
     BOOST_TEST(plain.grpc_code == 0);
@@ -183,61 +185,108 @@ BOOST_AUTO_TEST_CASE(describe_each_kind) {
 // --- grant ----------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(grant_answer) {
-    auto g = value_of(decode_grant(200, "{" + header + R"(,"ID":"737642626313819654","TTL":"5"})"));
+    auto g = value_of(decode_grant(200, "{" + header + R"(,"ID":"737642626313819654","TTL":"5"})", 737642626313819654));
     BOOST_TEST(g.id == 737642626313819654);
     BOOST_TEST(g.ttl_seconds == 5);
     // Numbers are accepted where strings are expected.
-    auto n = value_of(decode_grant(200, R"({"ID":12,"TTL":3})"));
+    auto n = value_of(decode_grant(200, R"({"ID":12,"TTL":3})", 12));
     BOOST_TEST(n.id == 12);
     BOOST_TEST(n.ttl_seconds == 3);
 }
 
 BOOST_AUTO_TEST_CASE(grant_wrong_shapes) {
-    require_malformed(decode_grant(200, "{" + header + R"(,"TTL":"5"})"));  // no ID
-    require_malformed(decode_grant(200, R"({"ID":{},"TTL":"5"})"));
-    require_malformed(decode_grant(200, R"({"ID":"12x","TTL":"5"})"));
-    require_malformed(decode_grant(200, R"({"ID":"","TTL":"5"})"));
-    require_malformed(decode_grant(200, R"({"ID":1.5,"TTL":"5"})"));
-    require_malformed(decode_grant(200, R"({"ID":"99999999999999999999","TTL":"5"})"));
-    require_malformed(decode_grant(200, R"({"ID":18446744073709551615,"TTL":"5"})"));
-    require_malformed(decode_grant(200, R"({"ID":"1","TTL":"5")"));
-    require_malformed(decode_grant(200, R"(["ID"])"));
-    require_malformed(decode_grant(200, ""));
-    require_malformed(decode_grant(200, "\xff\xfe"));
-    require_malformed(decode_grant(200, R"({"header":[],"ID":"1","TTL":"5"} trailing)"));
+    require_malformed(decode_grant(200, "{" + header + R"(,"TTL":"5"})", 1));  // no ID
+    require_malformed(decode_grant(200, R"({"ID":{},"TTL":"5"})", 1));
+    require_malformed(decode_grant(200, R"({"ID":"12x","TTL":"5"})", 1));
+    require_malformed(decode_grant(200, R"({"ID":"","TTL":"5"})", 1));
+    require_malformed(decode_grant(200, R"({"ID":1.5,"TTL":"5"})", 1));
+    require_malformed(decode_grant(200, R"({"ID":"99999999999999999999","TTL":"5"})", 1));
+    require_malformed(decode_grant(200, R"({"ID":18446744073709551615,"TTL":"5"})", 1));
+    require_malformed(decode_grant(200, R"({"ID":"1","TTL":"5")", 1));
+    require_malformed(decode_grant(200, R"(["ID"])", 1));
+    require_malformed(decode_grant(200, "", 1));
+    require_malformed(decode_grant(200, "\xff\xfe", 1));
+    require_malformed(decode_grant(200, R"({"header":[],"ID":"1","TTL":"5"} trailing)", 1));
     // LeaseGrantResponse has an error string of its own.
-    auto e = error_of(decode_grant(200, R"({"error":"lease exists"})"));
+    auto e = error_of(decode_grant(200, R"({"error":"lease exists"})", 1));
     BOOST_TEST((e.what == etcd_error::kind::status));
     BOOST_TEST(e.message == "lease exists");
 }
 
+BOOST_AUTO_TEST_CASE(grant_of_another_lease_is_malformed) {
+    // The client asks for its own ID: an answer that names another lease (a proxy's mix-up,
+    // another client's lease) must not become this monitor's lease.
+    auto e = error_of(decode_grant(200, "{" + header + R"(,"ID":"737642626313819655","TTL":"5"})", 737642626313819654));
+    BOOST_TEST((e.what == etcd_error::kind::malformed));
+    BOOST_TEST(e.message.find("grant of lease 737642626313819655, not of lease 737642626313819654") == 0u);
+    require_malformed(decode_grant(200, R"({"ID":"-737642626313819654","TTL":"5"})", 737642626313819654));
+}
+
 BOOST_AUTO_TEST_CASE(deep_nesting_is_not_a_crash) {
     std::string deep(200000, '[');
-    require_malformed(decode_grant(200, deep));
+    require_malformed(decode_grant(200, deep, 1));
     require_malformed(decode_watch_line(deep + std::string(200000, ']')));
+}
+
+namespace {
+
+// A JSON array of n empty objects: the most values a byte of text can hold.
+std::string empty_objects(std::size_t n) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < n; ++i) out += i ? ",{}" : "{}";
+    return out + "]";
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(answers_of_too_many_values_are_malformed) {
+    // Within the 1 MiB of an answer, 300000 values would be some 40 MiB of memory, and
+    // within the 4 MiB of a watch message, 1.3 million values and their events.
+    auto dense = error_of(decode_grant(200, R"({"ID":"1","TTL":"5","pad":)" + empty_objects(300000) + "}", 1));
+    BOOST_TEST((dense.what == etcd_error::kind::malformed));
+    BOOST_TEST(dense.message.find("more than 65536 JSON values") == 0u, dense.message);
+    require_malformed(decode_watch_line(R"({"result":{"events":)" + empty_objects(1300000) + "}}"));
+    require_malformed(decode_range(200, "{" + header + R"(,"kvs":)" + empty_objects(70000) + "}"));
+    // An error body too: it is named by its start.
+    auto e = decode_error(503, R"({"code":14,"message":)" + empty_objects(70000) + "}");
+    BOOST_TEST(e.http_status == 503);
+    BOOST_TEST(e.message.size() <= 163u);
+    // Below the limit, an answer of many values is decoded as any other.
+    BOOST_TEST(value_of(decode_grant(200, R"({"ID":"1","TTL":"5","pad":)" + empty_objects(60000) + "}", 1)).id == 1);
 }
 
 // --- keepalive ------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(keepalive_answer) {
     auto body = R"({"result":{)" + header + R"(,"ID":"737642626313819656","TTL":"5"}})" + "\n";
-    auto k = value_of(decode_keepalive(200, body));
+    auto k = value_of(decode_keepalive(200, body, 737642626313819656));
     BOOST_REQUIRE(k.ttl_seconds.has_value());
     BOOST_TEST(*k.ttl_seconds == 5);
 }
 
 BOOST_AUTO_TEST_CASE(keepalive_without_ttl_means_lease_gone) {
+    // etcd 3.4.23 names the lease in its answer even when the lease is gone.
     auto body = R"({"result":{)" + header + R"(,"ID":"737642626313819656"}})" + "\n";
-    BOOST_TEST(!value_of(decode_keepalive(200, body)).ttl_seconds.has_value());
-    BOOST_TEST(!value_of(decode_keepalive(200, R"({"result":{"ID":"1","TTL":"0"}})")).ttl_seconds.has_value());
-    BOOST_TEST(!value_of(decode_keepalive(200, R"({"result":{"ID":"1","TTL":"-1"}})")).ttl_seconds.has_value());
-    BOOST_TEST(!value_of(decode_keepalive(200, R"({"result":{}})")).ttl_seconds.has_value());
+    BOOST_TEST(!value_of(decode_keepalive(200, body, 737642626313819656)).ttl_seconds.has_value());
+    BOOST_TEST(!value_of(decode_keepalive(200, R"({"result":{"ID":"1","TTL":"0"}})", 1)).ttl_seconds.has_value());
+    BOOST_TEST(!value_of(decode_keepalive(200, R"({"result":{"ID":"1","TTL":"-1"}})", 1)).ttl_seconds.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(keepalive_for_another_lease_is_malformed) {
+    // An answer for another lease says nothing of this one: neither renewed nor gone.
+    auto other = R"({"result":{)" + header + R"(,"ID":"737642626313819657","TTL":"5"}})" + "\n";
+    auto e = error_of(decode_keepalive(200, other, 737642626313819656));
+    BOOST_TEST((e.what == etcd_error::kind::malformed));
+    BOOST_TEST(e.message.find("keepalive answer for lease 737642626313819657, not for lease 737642626313819656") == 0u);
+    require_malformed(decode_keepalive(200, R"({"result":{"ID":"2"}})", 1));  // "gone", but another lease
+    require_malformed(decode_keepalive(200, R"({"result":{"TTL":"5"}})", 1));  // no ID at all
+    require_malformed(decode_keepalive(200, R"({"result":{}})", 1));
 }
 
 BOOST_AUTO_TEST_CASE(keepalive_error_in_stream) {
     auto e = error_of(decode_keepalive(200,
         R"({"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader","http_status":"Service Unavailable"}})"
-        "\n"));
+        "\n", 1));
     BOOST_TEST((e.what == etcd_error::kind::status));
     BOOST_TEST(e.http_status == 503);
     BOOST_TEST(e.grpc_code == 14);
@@ -245,29 +294,83 @@ BOOST_AUTO_TEST_CASE(keepalive_error_in_stream) {
 }
 
 BOOST_AUTO_TEST_CASE(keepalive_wrong_shapes) {
-    require_malformed(decode_keepalive(200, R"({"ID":"1","TTL":"5"})"));  // not wrapped
-    require_malformed(decode_keepalive(200, R"({"result":[]})"));
-    require_malformed(decode_keepalive(200, R"({"result":{"TTL":true}})"));
-    require_malformed(decode_keepalive(200, R"({"error":"x"})"));
-    require_malformed(decode_keepalive(200, "{\"result\":{\"TTL\""));
-    require_malformed(decode_keepalive(200, ""));
-    BOOST_TEST((kind_of(error_of(decode_keepalive(404, lease_not_found_body))) == failure::not_found));
+    require_malformed(decode_keepalive(200, R"({"ID":"1","TTL":"5"})", 1));  // not wrapped
+    require_malformed(decode_keepalive(200, R"({"result":[]})", 1));
+    require_malformed(decode_keepalive(200, R"({"result":{"ID":"1","TTL":true}})", 1));
+    require_malformed(decode_keepalive(200, R"({"result":{"ID":1.5,"TTL":"5"}})", 1));
+    require_malformed(decode_keepalive(200, R"({"error":"x"})", 1));
+    require_malformed(decode_keepalive(200, "{\"result\":{\"TTL\"", 1));
+    require_malformed(decode_keepalive(200, "", 1));
+    BOOST_TEST((kind_of(error_of(decode_keepalive(404, lease_not_found_body, 1))) == failure::not_found));
 }
 
 // --- campaign -------------------------------------------------------------------------
 
+namespace {
+
+// The key "lock" as a txn's read returns it, base64 and all.
+std::string lock_kv(std::string_view value, std::int64_t lease, std::int64_t create_revision) {
+    return json{{"key", base64_encode("lock")}, {"value", base64_encode(value)}, {"lease", std::to_string(lease)},
+                {"create_revision", std::to_string(create_revision)}, {"mod_revision", std::to_string(create_revision)},
+                {"version", "1"}}
+        .dump();
+}
+
+// A txn's answer: header revision 7, succeeded or not, its responses.
+std::string txn_answer(bool succeeded, std::string const& responses) {
+    return "{" + header + (succeeded ? R"(,"succeeded":true)" : "") + R"(,"responses":[)" + responses + "]}";
+}
+
+std::string const put_response = R"({"response_put":{"header":{"revision":"7"}}})";
+
+std::string range_response(std::string const& kv) {
+    return R"({"response_range":{"header":{"revision":"7"},"kvs":[)" + kv + R"(],"count":"1"}})";
+}
+
+std::string const empty_range_response = R"({"response_range":{"header":{"revision":"7"}}})";
+
+}  // namespace
+
 BOOST_AUTO_TEST_CASE(campaign_won) {
-    auto body = "{" + header + R"(,"succeeded":true,"responses":[{"response_put":{"header":{"revision":"2"}}}]})";
-    auto c = value_of(decode_campaign(200, body));
+    auto body = txn_answer(true, put_response + "," + range_response(lock_kv("nodeA", 42, 7)));
+    auto c = value_of(decode_campaign(200, body, "lock", "nodeA", 42));
     BOOST_TEST(c.won);
     BOOST_TEST(c.revision == 7);
     BOOST_TEST(!c.holder.has_value());
 }
 
+BOOST_AUTO_TEST_CASE(campaign_won_is_believed_only_as_its_read_shows_it) {
+    // succeeded, but the read shows the key held by another node, under another lease:
+    // the txn that ran was not ours (a gateway that says succeeded for a failed txn).
+    require_malformed(decode_campaign(200, txn_answer(true, range_response(lock_kv("nodeB", 99, 3))), "lock", "nodeA", 42));
+    require_malformed(decode_campaign(200, txn_answer(true, put_response + "," + range_response(lock_kv("nodeB", 99, 3))),
+                                      "lock", "nodeA", 42));
+    // Our value under another lease; our lease with another value.
+    require_malformed(decode_campaign(200, txn_answer(true, put_response + "," + range_response(lock_kv("nodeA", 43, 7))),
+                                      "lock", "nodeA", 42));
+    require_malformed(decode_campaign(200, txn_answer(true, put_response + "," + range_response(lock_kv("nodeB", 42, 7))),
+                                      "lock", "nodeA", 42));
+    // Ours, but created before this txn: an earlier write, not this one.
+    require_malformed(decode_campaign(200, txn_answer(true, put_response + "," + range_response(lock_kv("nodeA", 42, 5))),
+                                      "lock", "nodeA", 42));
+    // The key not written at all: the read finds nothing; or no read in the answer.
+    require_malformed(decode_campaign(200, txn_answer(true, put_response + "," + empty_range_response), "lock", "nodeA", 42));
+    require_malformed(decode_campaign(200, txn_answer(true, put_response), "lock", "nodeA", 42));
+    // The read of another key.
+    auto other = json::parse(lock_kv("nodeA", 42, 7));
+    other["key"] = base64_encode("lock2");
+    require_malformed(decode_campaign(200, txn_answer(true, put_response + "," + range_response(other.dump())), "lock",
+                                      "nodeA", 42));
+    // No revision to check the creation against.
+    require_malformed(decode_campaign(
+        200, R"({"succeeded":true,"responses":[)" + put_response + "," + range_response(lock_kv("nodeA", 42, 0)) + "]}",
+        "lock", "nodeA", 42));
+}
+
 BOOST_AUTO_TEST_CASE(campaign_lost_reports_holder) {
     auto body = "{" + header +
                 R"(,"responses":[{"response_range":{"header":{"revision":"2"},"kvs":[{"key":"bG9jaw==","create_revision":"2","mod_revision":"3","version":"1","value":"bm9kZUE=","lease":"737642626313819656"}],"count":"1"}}]})";
-    auto c = value_of(decode_campaign(200, body));
+    auto c = value_of(decode_campaign(200, body, "lock", "nodeB", 1));
     BOOST_TEST(!c.won);
     BOOST_TEST(c.revision == 7);
     BOOST_REQUIRE(c.holder.has_value());
@@ -275,41 +378,46 @@ BOOST_AUTO_TEST_CASE(campaign_lost_reports_holder) {
     BOOST_TEST(c.holder->value == "nodeA");
     BOOST_TEST(c.holder->lease == 737642626313819656);
     BOOST_TEST(c.holder->mod_revision == 3);
-}
-
-BOOST_AUTO_TEST_CASE(campaign_lost_with_no_kvs) {
-    auto c = value_of(decode_campaign(200, "{" + header + R"(,"responses":[{"response_range":{"header":{"revision":"7"}}}]})"));
-    BOOST_TEST(!c.won);
-    BOOST_TEST(!c.holder.has_value());
-    auto bare = value_of(decode_campaign(200, "{}"));
-    BOOST_TEST(!bare.won);
-    BOOST_TEST(bare.revision == 0);
-    BOOST_TEST(!bare.holder.has_value());
+    BOOST_TEST(c.holder->create_revision == 2);
     // A holder without lease or value: both default.
-    auto c2 = value_of(decode_campaign(200, R"({"responses":[{"response_range":{"kvs":[{"key":"bG9jaw=="}]}}]})"));
+    auto c2 = value_of(decode_campaign(200, "{" + header + R"(,"responses":[{"response_range":{"kvs":[{"key":"bG9jaw=="}]}}]})",
+                                       "lock", "nodeB", 1));
     BOOST_REQUIRE(c2.holder.has_value());
     BOOST_TEST(c2.holder->value == "");
     BOOST_TEST(c2.holder->lease == 0);
 }
 
+BOOST_AUTO_TEST_CASE(campaign_lost_without_its_holder_is_malformed) {
+    // The compare failed because the key exists, and the read runs in the same txn: it
+    // must find the key. An answer without it (or without a revision to watch from) would
+    // have the monitor campaign again at once, in a loop as fast as the answers come.
+    require_malformed(decode_campaign(200, txn_answer(false, empty_range_response), "lock", "nodeB", 1));
+    require_malformed(decode_campaign(200, "{" + header + "}", "lock", "nodeB", 1));
+    require_malformed(decode_campaign(200, "{}", "lock", "nodeB", 1));
+    require_malformed(decode_campaign(200, R"({"responses":[)" + range_response(lock_kv("nodeA", 9, 2)) + "]}", "lock",
+                                      "nodeB", 1));
+}
+
 BOOST_AUTO_TEST_CASE(campaign_with_dead_lease_is_lease_not_found) {
-    auto e = error_of(decode_campaign(404, lease_not_found_body));
+    auto e = error_of(decode_campaign(404, lease_not_found_body, "lock", "v", 1));
     BOOST_TEST((kind_of(e) == failure::not_found));
     BOOST_TEST(e.message == "etcdserver: requested lease not found");
 }
 
 BOOST_AUTO_TEST_CASE(campaign_wrong_shapes) {
-    require_malformed(decode_campaign(200, R"({"succeeded":"true"})"));
-    require_malformed(decode_campaign(200, R"({"responses":{}})"));
-    require_malformed(decode_campaign(200, R"({"responses":[1]})"));
-    require_malformed(decode_campaign(200, R"({"responses":[{"response_range":[]}]})"));
-    require_malformed(decode_campaign(200, R"({"responses":[{"response_range":{"kvs":{}}}]})"));
-    require_malformed(decode_campaign(200, R"({"responses":[{"response_range":{"kvs":"x"}}]})"));
-    require_malformed(decode_campaign(200, R"({"responses":[{"response_range":{"kvs":[7]}}]})"));
-    require_malformed(decode_campaign(200, R"({"responses":[{"response_range":{"kvs":[{"key":"not base64!"}]}}]})"));
-    require_malformed(decode_campaign(200, R"({"responses":[{"response_range":{"kvs":[{"key":"bG9jaw==","lease":{}}]}}]})"));
-    require_malformed(decode_campaign(200, R"({"header":{"revision":[]}})"));
-    require_malformed(decode_campaign(200, R"({"header":"x"})"));
+    auto bad = [](std::string const& body) { require_malformed(decode_campaign(200, body, "lock", "v", 1)); };
+    bad(R"({"succeeded":"true"})");
+    bad(R"({"responses":{}})");
+    bad(R"({"responses":[1]})");
+    bad(R"({"responses":[{"response_range":[]}]})");
+    bad(R"({"responses":[{"response_range":{"kvs":{}}}]})");
+    bad(R"({"responses":[{"response_range":{"kvs":"x"}}]})");
+    bad(R"({"responses":[{"response_range":{"kvs":[7]}}]})");
+    bad(R"({"responses":[{"response_range":{"kvs":[{"key":"not base64!"}]}}]})");
+    bad(R"({"responses":[{"response_range":{"kvs":[{"key":"bG9jaw==","lease":{}}]}}]})");
+    bad("{" + header + R"(,"responses":[{"response_range":{"kvs":[{"key":"bG9jaw==","create_revision":[]}]}}]})");
+    bad(R"({"header":{"revision":[]}})");
+    bad(R"({"header":"x"})");
 }
 
 // --- revoke ---------------------------------------------------------------------------
@@ -436,6 +544,31 @@ BOOST_AUTO_TEST_CASE(watch_wrong_shapes) {
     require_malformed(decode_watch_line(R"({"error":"no leader"})"));
     require_malformed(decode_watch_line(R"({"error":{"grpc_code":"x"}})"));
     require_malformed(decode_watch_line(put_line.substr(0, put_line.size() - 1)));
+}
+
+BOOST_AUTO_TEST_CASE(watch_event_for_another_key_is_malformed) {
+    // The watch of the one key "lock": its own events pass, another key's end the message.
+    BOOST_TEST(value_of(decode_watch_line(put_line, "lock", "")).events.size() == 1u);
+    BOOST_TEST(value_of(decode_watch_line(delete_line, "lock", "")).events.size() == 1u);
+    auto e = error_of(decode_watch_line(put_line, "lock2", ""));
+    BOOST_TEST((e.what == etcd_error::kind::malformed));
+    BOOST_TEST(e.message.find("watch event for another key") == 0u, e.message);
+    require_malformed(decode_watch_line(delete_line, "loc", ""));
+    // A watch of a range ["lock", "lock0") (the group's keys): "lock" and "lock/x" are in
+    // it; "lock0" (its end), "lockz" and "a" are not. One foreign event spoils the message.
+    BOOST_TEST(value_of(decode_watch_line(put_line, "lock", "lock0")).events.size() == 1u);
+    auto const some = [](std::string const& key) {
+        return R"({"result":{)" + header + R"(,"events":[{"kv":{"key":")" + base64_encode("lock/x") +
+               R"(","mod_revision":"9"}},{"type":"DELETE","kv":{"key":")" + base64_encode(key) +
+               R"(","mod_revision":"9"}}]}})";
+    };
+    BOOST_TEST(value_of(decode_watch_line(some("lock/y"), "lock", "lock0")).events.size() == 2u);
+    require_malformed(decode_watch_line(some("lock0"), "lock", "lock0"));
+    require_malformed(decode_watch_line(some("lockz"), "lock", "lock0"));
+    require_malformed(decode_watch_line(some("a"), "lock", "lock0"));
+    // Messages without events are not judged by their keys.
+    BOOST_TEST(value_of(decode_watch_line(progress_line, "lock2", "")).events.empty());
+    BOOST_TEST(value_of(decode_watch_line(error_line, "lock2", "")).error.has_value());
 }
 
 // --- line_splitter --------------------------------------------------------------------
@@ -577,6 +710,11 @@ BOOST_AUTO_TEST_CASE(lock_value_round_trip_and_foreign_values) {
         BOOST_TEST(d.instance.empty(), odd);  // never taken for this monitor's own value
         BOOST_TEST(d.raw.size() <= 120u);
     }
+    // A value of megabytes is no monitor's: it is not parsed, whatever it says.
+    std::string big = R"({"node":"bp1-fra","instance":"0a1b2c3d4e5f6a7b","pad":)" + empty_objects(400000) + "}";
+    auto b = lock_value::decode(key_value{"eos", big, 1, 1});
+    BOOST_TEST(b.node.empty());
+    BOOST_TEST(b.instance.empty());
 }
 
 // --- ranges and the group's keys ----------------------------------------------------------
@@ -659,6 +797,13 @@ BOOST_AUTO_TEST_CASE(group_keys_classify_and_control) {
     v.apply(watch_event{watch_event::type::put, key_value{"eos/members/bp8", group_keys::encode(bp1), 0, 16}});
     BOOST_TEST(v.members().size() == 1u);
     BOOST_TEST(!group_keys::decode_member(R"({"state":"active"})").has_value());
+
+    // A value of megabytes is none of this project's: not parsed.
+    auto big = json::parse(group_keys::encode(bp1));
+    big["pad"] = json::parse(empty_objects(400000));
+    BOOST_TEST(!group_keys::decode_member(big.dump()).has_value());
+    auto note = group_keys::decode_note(R"({"to":"bp1","pad":)" + empty_objects(400000) + "}");
+    BOOST_TEST(note->to.empty());
 }
 
 // --- authentication -------------------------------------------------------------------
