@@ -54,6 +54,15 @@ std::string describe_wait_status(int status) {
 // A system call the fence depends on failed: see monitor::impl::fail_safe().
 [[noreturn]] void fence_call_failed(char const* call) { throw std::system_error(errno, std::system_category(), call); }
 
+// A failed request's detail for the core, without the head its kind already says (the core
+// logs "timed out: " and the detail).
+template <class Error>
+std::string failure_detail(Error const& e) {
+    auto text = describe(e);
+    auto const head = cat(name_of(kind_of(e)), ": ");
+    return text.starts_with(head) ? text.substr(head.size()) : text;
+}
+
 template <class T>
 etcd_error const* error_of(etcd_result<T> const& r) {
     return std::get_if<etcd_error>(&r);
@@ -415,7 +424,7 @@ struct monitor::impl {
 
     void failed(char const* kind, std::uint64_t request, etcd_error const& e) {
         ++ops.stats().etcd_errors[kind];
-        feed(fact::request_failed{request, kind_of(e), describe(e)});
+        feed(fact::request_failed{request, kind_of(e), failure_detail(e)});
     }
 
     void perform(act::watch const& w, action const& a) {
@@ -504,7 +513,7 @@ struct monitor::impl {
 
     void api_failed(char const* kind, std::uint64_t request, api_error const& e) {
         ++ops.stats().api_errors[kind];
-        feed(fact::request_failed{request, kind_of(e), describe(e)});
+        feed(fact::request_failed{request, kind_of(e), failure_detail(e)});
     }
 
     void perform(act::signal_nodeos const& s, action const& a) {

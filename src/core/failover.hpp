@@ -50,8 +50,11 @@
 // │ K4   mine                         answered: held by another     → theirs; W1; F1               lock_taken
 // │ K5   any                          answered: held by this        adopt it: revoke the new       own_lease_survives
 // │                                   monitor under an older lease  lease, renew the old (L9)
-// │ K6   any                          answered: no holder (deleted  → unknown; K1 at once          key_vanished
-// │                                   between compare and read)
+// │ K6   any                          answered: no holder (kept     → unknown; K1 at once          key_vanished
+// │                                   for safety: the campaign txn
+// │                                   reads the key in the txn, so
+// │                                   the etcd layer calls such an
+// │                                   answer malformed, K7)
 // │ K7   any                          campaign or read failed, not  K1 or K12 again after 100 ms   campaign_failed
 // │                                   not_found (L7)                doubling to 2 s
 // │ K8   mine                         key deleted                   → unknown; F1; K1 at once      key_deleted

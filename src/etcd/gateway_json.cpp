@@ -20,7 +20,7 @@ std::string describe(etcd_error const& e) {
     };
     switch (e.what) {
     case etcd_error::kind::transport: return with_message("transport error");
-    case etcd_error::kind::timeout: return with_message("timeout");
+    case etcd_error::kind::timeout: return with_message("timed out");
     case etcd_error::kind::malformed: return with_message("malformed answer");
     case etcd_error::kind::canceled: return with_message("canceled");
     // Their message says it all: "etcd refuses user bp: ...", "permission denied for key ...".

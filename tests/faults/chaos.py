@@ -257,7 +257,7 @@ class Chaos:
         m = node.monitor
         if m.poll() is not None:
             return
-        node.frozen = False
+        self.thawed(node)  # sigterm_and_time sends SIGCONT first
         self.count(f"monitor SIGTERM ({why})")
         try:
             took = sigterm_and_time(m, STOP_BOUND)
@@ -269,6 +269,13 @@ class Chaos:
             if m.poll() is None:
                 m.signal(signal.SIGKILL)
                 m.wait_exit(5)
+
+    def thawed(self, node):
+        """Notes that a frozen monitor is let run again (SIGCONT): from then on it renews its
+        lease, and the fence its freeze called for no longer applies."""
+        if node.frozen:
+            node.thawed_at = time.monotonic_ns()
+        node.frozen = False
 
     # --- faults ---------------------------------------------------------------------
 
@@ -297,6 +304,8 @@ class Chaos:
             return
         node, pid, t0, fault = watch
         deadline = t0 + self.ttl * NS
+        if t0 <= node.thawed_at < deadline:
+            return  # let run before its lease could expire: it may have renewed it
         last = self.ledger.last_block_time(node.name, pid)
         if last is None:
             return
@@ -348,7 +357,7 @@ class Chaos:
                     node.monitor.signal(signal.SIGCONT)
                 elif code == -signal.SIGKILL and node.monitor.pid not in self.sigkilled:
                     self.count("monitor killed by its dead-man timer")
-                node.frozen = False
+                self.thawed(node)
             return heal, slack, watch
         if kind == "monitor_sigkill":
             node = self.pick_node()
@@ -663,7 +672,7 @@ class Chaos:
             n.link.heal()
             if n.monitor.poll() is None:
                 n.monitor.signal(signal.SIGCONT)
-                n.frozen = False
+                self.thawed(n)
         try:
             self.cluster.wait_healthy(30)
         except AssertionError as e:

@@ -166,6 +166,7 @@ class Node:
             self.monitor.start()
         self.history = [self.monitor]  # every monitor process this node ran
         self.frozen = False  # SIGSTOPped by a test
+        self.thawed_at = 0  # when a test last let it run again (monotonic ns)
 
     def nodeos_fault(self, name, value=None):
         """Sets (or with None clears) a nodeos fault of this node (see nodeos_sim.py):

@@ -171,7 +171,7 @@ BOOST_AUTO_TEST_CASE(decode_error_alone) {
 }
 
 BOOST_AUTO_TEST_CASE(describe_each_kind) {
-    BOOST_TEST(describe(etcd_error{etcd_error::kind::timeout, 0, 0, ""}) == "timeout");
+    BOOST_TEST(describe(etcd_error{etcd_error::kind::timeout, 0, 0, ""}) == "timed out");
     BOOST_TEST(describe(etcd_error{etcd_error::kind::transport, 0, 0, "connect: Connection refused"}) ==
                "transport error: connect: Connection refused");
     BOOST_TEST(describe(etcd_error{etcd_error::kind::canceled, 0, 0, ""}) == "canceled");
