@@ -40,6 +40,27 @@ std::vector<std::string> split_commas(std::vector<std::string> const& values) {
     return out;
 }
 
+// Boost writes its messages by replacing each %name% placeholder with the offending text
+// for as long as one is left, so text that itself holds one ("--wait %value%") never ends
+// it: the message grows until memory runs out. Such text gets a message that names the
+// option without quoting the text.
+bool has_placeholder(std::string_view text) {
+    // Every name Boost 1.81 substitutes (errors.hpp, value_semantic.cpp).
+    for (std::string_view name : {"%canonical_option%", "%invalid_line%", "%option%", "%original_token%", "%prefix%", "%value%"}) {
+        if (text.find(name) != std::string_view::npos) return true;
+    }
+    return false;
+}
+
+std::string what_of(po::error const& e, bool text_has_placeholder) {
+    auto const* named = dynamic_cast<po::error_with_option_name const*>(&e);
+    if (!named || !text_has_placeholder) return e.what();
+    auto const option = named->get_option_name();
+    if (dynamic_cast<po::unknown_option const*>(&e)) return cat("unrecognised option '", option, "'");
+    if (option.empty()) return "invalid line";
+    return cat("the argument for option '", option, "' is invalid");
+}
+
 bool is_directory(std::string const& path) {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
@@ -231,7 +252,7 @@ file_origin read_config_file(std::string const& path, po::options_description co
             std::istringstream one(text);
             parsed = po::parse_config_file(one, allowed, true);
         } catch (po::error const& e) {
-            throw usage_error(cat(origin.where(number), e.what()));
+            throw usage_error(cat(origin.where(number), what_of(e, has_placeholder(text))));
         }
         for (auto const& opt : parsed.options) {
             if (opt.unregistered) throw usage_error(cat(origin.where(number), "unknown option '", opt.string_key, "'"));
@@ -246,7 +267,7 @@ file_origin read_config_file(std::string const& path, po::options_description co
         try {
             po::store(parsed, vm);
         } catch (po::error const& e) {
-            throw usage_error(cat(origin.where(number), e.what()));
+            throw usage_error(cat(origin.where(number), what_of(e, has_placeholder(text))));
         }
     }
     if (auto key = origin.line_of.find("etcd-key"); key != origin.line_of.end() && readable_by_others(path)) {
@@ -509,7 +530,7 @@ command_line parse_command_line(int argc, char const* const* argv) {
         }
         po::notify(vm);
     } catch (po::error const& e) {
-        throw usage_error(e.what());
+        throw usage_error(what_of(e, std::any_of(argv + 1, argv + argc, [](char const* a) { return has_placeholder(a); })));
     }
     if (vm.count("etcd-password")) {
         throw usage_error(locate("--etcd-password: a password is never given on the command line or in the config "
