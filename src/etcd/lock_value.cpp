@@ -17,8 +17,12 @@ std::string string_member(nlohmann::json const& j, char const* name) {
 
 }  // namespace
 
+// A node name that is not UTF-8 (--node-name takes any bytes) is written with U+FFFD in
+// place of the bad bytes, as the member record writes it: throwing here would stop the
+// monitor at start-up. Ownership is told by the instance and the lease, never by the name.
 std::string encode(std::string const& node, std::string const& instance, pid_t pid) {
-    return nlohmann::json{{"node", node}, {"instance", instance}, {"pid", pid}}.dump();
+    return nlohmann::json{{"node", node}, {"instance", instance}, {"pid", pid}}.dump(
+        -1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 lock_holder decode(key_value const& kv) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config_tree.hpp"
+#include "etcd/lock_value.hpp"
 
 using namespace nm;
 using nm::testing::config_tree;
@@ -37,6 +38,19 @@ struct fixture : config_tree {
 };
 
 }  // namespace
+
+// fuzz_lock_value: --node-name takes any bytes, and the lock's value is JSON. A name that is
+// not UTF-8 made encode() throw, which stopped the monitor at start-up ("fatal:
+// [json.exception.type_error.316] invalid UTF-8 byte").
+BOOST_AUTO_TEST_CASE(a_node_name_that_is_not_utf8_is_written_with_replacement_characters) {
+    std::string value;
+    BOOST_REQUIRE_NO_THROW(value = lock_value::encode("bp1-\xff\xfe", "4f2a", 4242));
+    auto const h = lock_value::decode({"eos", value, 7, 1});
+    BOOST_TEST(h.node == "bp1-\xef\xbf\xbd\xef\xbf\xbd");  // U+FFFD twice
+    BOOST_TEST(h.instance == "4f2a");
+    BOOST_TEST(lock_value::decode({"eos", lock_value::encode("bp1-fra", "4f2a", 4242), 7, 1}).node == "bp1-fra",
+               "a UTF-8 name is written as it is");
+}
 
 // fuzz_options: Boost's messages replace each %name% placeholder with the offending text
 // until none is left, so a value holding "%value%" never ended: parse_command_line() spun,
