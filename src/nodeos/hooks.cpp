@@ -185,7 +185,9 @@ struct hook_runner::state : std::enable_shared_from_this<state> {
             // Not spawn_process: that would wait on the loop for the exec of the shell.
             auto started_as = start_process(argv, relay->write_end(), hook_environment(c));
             relay->start();
-            auto& run = s.current.emplace();
+            // From a value: clang 14 deems a nested struct with member initializers not default
+            // constructible inside its enclosing class, and emplace() would not compile there.
+            auto& run = s.current.emplace(hook_slot::run{});
             run.id = id;
             run.pid = started_as.pid;
             run.what = std::move(c);
