@@ -24,6 +24,7 @@
 
 #include "core/text.hpp"
 #include "etcd/etcd_client.hpp"
+#include "etcd_calls.hpp"
 #include "loopback.hpp"
 #include "result_checks.hpp"
 
@@ -35,6 +36,7 @@ using test::fake_request;
 using test::fake_server;
 using test::ms_since;
 using test::run_until;
+using test::wait_for;
 using steady = std::chrono::steady_clock;
 
 namespace {
@@ -69,24 +71,6 @@ struct report_log {
         return out;
     }
 };
-
-// Starts one request and runs the loop until its handler has been called exactly once.
-template <class T>
-etcd_result<T> wait_for(asio::io_context& io, std::function<void(etcd_client::handler<T>)> const& start,
-                        steady::duration limit = 15s) {
-    std::optional<etcd_result<T>> out;
-    int calls = 0;
-    start([&](etcd_result<T> r) {
-        ++calls;
-        out = std::move(r);
-    });
-    BOOST_TEST(calls == 0);  // never called back from inside the call
-    BOOST_REQUIRE_MESSAGE(run_until(io, [&] { return out.has_value(); }, limit), "no answer in time");
-    io.restart();
-    io.poll();
-    BOOST_TEST(calls == 1);
-    return *out;
-}
 
 using test::error_of;
 using test::value_of;

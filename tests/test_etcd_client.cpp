@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "etcd/etcd_client.hpp"
+#include "etcd_calls.hpp"
 #include "loopback.hpp"
 #include "result_checks.hpp"
 #include "core/text.hpp"
@@ -37,6 +38,7 @@ using test::closed_port;
 using test::fake_server;
 using test::ms_since;
 using test::run_until;
+using test::wait_for;
 
 constexpr auto request_timeout = 5s;
 
@@ -68,24 +70,6 @@ tls_files etcd_tls() {
 std::string unique_key(std::string const& name) {
     return "/nm-test/" + name + "/" + std::to_string(::getpid()) + "/" +
            std::to_string(steady::now().time_since_epoch().count());
-}
-
-// Starts one request and runs the loop until its handler has been called exactly once.
-template <class T>
-etcd_result<T> wait_for(asio::io_context& io, std::function<void(etcd_client::handler<T>)> const& start,
-                        steady::duration limit = 10s) {
-    std::optional<etcd_result<T>> out;
-    int calls = 0;
-    start([&](etcd_result<T> r) {
-        ++calls;
-        out = std::move(r);
-    });
-    BOOST_TEST(calls == 0);  // never called back from inside the call
-    BOOST_REQUIRE_MESSAGE(run_until(io, [&] { return out.has_value(); }, limit), "no answer in time");
-    io.restart();
-    io.poll();
-    BOOST_TEST(calls == 1);
-    return *out;
 }
 
 using test::value_of;

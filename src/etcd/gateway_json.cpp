@@ -66,16 +66,7 @@ struct bad_shape {
     std::string why;
 };
 
-constexpr std::size_t excerpt_length = 160;
 constexpr std::size_t max_token_length = 4096;  // etcd's simple tokens are about 20 bytes, its JWTs a few hundred
-
-// The start of a body, on one line, for error messages.
-std::string excerpt(std::string_view text) {
-    std::string out(text.substr(0, excerpt_length));
-    std::replace(out.begin(), out.end(), '\n', ' ');
-    if (text.size() > excerpt_length) out += "...";
-    return out;
-}
 
 etcd_error malformed(std::string why, std::string_view body) {
     return etcd_error{etcd_error::kind::malformed, 0, 0, cat(why, " in: ", excerpt(body))};

@@ -49,16 +49,7 @@ struct bad_shape {
     std::string why;
 };
 
-constexpr std::size_t excerpt_length = 160;
 constexpr std::size_t max_error_details = 3;
-
-// The start of a text, on one line, for messages.
-std::string excerpt(std::string_view text) {
-    std::string out(text.substr(0, excerpt_length));
-    std::replace_if(out.begin(), out.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
-    if (text.size() > excerpt_length) out += "...";
-    return out;
-}
 
 api_error malformed(int http_status, std::string const& why, std::string_view body) {
     return api_error{api_error::kind::malformed, http_status, cat(why, " in: ", excerpt(body))};
