@@ -77,6 +77,10 @@ char const* machine_of(act::changed<production_phase> const&) { return "producti
 
 // What nodeos prints before it exits 2 on a dirty database (programs/nodeos/main.cpp).
 constexpr std::string_view dirty_database_message = "database dirty flag set";
+// nodeos logs a line or two a block: its output is read at most once a second, a few lines
+// at one wake-up rather than one wake-up a line (the larger part of an idle monitor's CPU).
+// Its exit ends the wait at once (output_relay::hurry), so its last lines are still judged.
+constexpr auto nodeos_output_hold = std::chrono::milliseconds(1000);
 
 std::int64_t unix_ms_now() {
     timespec ts{};
@@ -108,6 +112,7 @@ struct monitor::impl {
     std::uint64_t child_generation = 0;
     bool child_said_dirty = false;
     bool child_output_ended = false;
+    std::weak_ptr<output_relay> child_output;
     std::optional<fact::nodeos_exited> exit_waiting;
     asio::steady_timer exit_wait{io};
     std::unique_ptr<hook_runner> hooks;  // with --on-role-change
@@ -286,6 +291,7 @@ struct monitor::impl {
                 continue;
             }
             child = 0;
+            if (auto relay = child_output.lock()) relay->hurry();
             ops.nodeos_reaped();
             auto how = describe_wait_status(status);
             log(level::info, cat("nodeos pid ", pid, " ended: ", how));
@@ -477,7 +483,9 @@ struct monitor::impl {
                 if (generation != child_generation) return;
                 child_output_ended = true;
                 if (exit_waiting) report_exit();
-            });
+            },
+            nodeos_output_hold);
+        child_output = relay;
         try {
             child = spawn_process(argv, relay->write_end());
             relay->start();

@@ -8,6 +8,7 @@
 #include <boost/asio/read.hpp>
 #include <cerrno>
 #include <system_error>
+#include <utility>
 
 #include "core/text.hpp"
 
@@ -16,6 +17,11 @@ namespace {
 
 constexpr double relay_burst = 1000;  // lines
 constexpr double relay_rate = 200;    // lines per second
+// A hold follows only a read smaller than this: a quiet writer (nodeos at rest logs about
+// 200 bytes a block). The pipe is enlarged to pipe_bytes where the kernel allows, so that a
+// burst that begins during a hold has room before the next read.
+constexpr std::size_t hold_below_bytes = 4096;
+constexpr int pipe_bytes = 1 << 20;
 
 [[noreturn]] void fail_in_child(int report_fd) {
     int e = errno;
@@ -99,20 +105,27 @@ started_process start_process(std::vector<std::string> const& argv, int output_f
     return start(argv, c_env.data(), output_fd);
 }
 
-output_relay::output_relay(boost::asio::io_context& io, line_handler on_line, end_handler on_end)
+output_relay::output_relay(boost::asio::io_context& io, line_handler on_line, end_handler on_end,
+                           std::chrono::milliseconds hold)
     : pipe_(io),
+      hold_timer_(io),
+      hold_(hold),
       on_line_(std::move(on_line)),
       on_end_(std::move(on_end)),
       tokens_(relay_burst),
       refilled_(std::chrono::steady_clock::now()) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) throw std::system_error(errno, std::system_category(), "pipe2");
+    if (hold_.count() > 0) {
+        (void)::fcntl(fds[0], F_SETPIPE_SZ, pipe_bytes);  // best effort: else the default 64 KiB
+    }
     pipe_.assign(fds[0]);
     write_fd_ = fds[1];
 }
 
 output_relay::~output_relay() {
     if (write_fd_ >= 0) ::close(write_fd_);
+    if (held_fd_ >= 0) ::close(held_fd_);
 }
 
 void output_relay::start() {
@@ -131,8 +144,31 @@ void output_relay::read_more() {
                                   return;
                               }
                               self->consume(n);
-                              self->read_more();
+                              // A writer with more to say is read on at once: a hold must
+                              // never fill the pipe and block it (nodeos would stall).
+                              if (n < hold_below_bytes) {
+                                  self->hold_then_read();
+                              } else {
+                                  self->read_more();
+                              }
                           });
+}
+
+void output_relay::hold_then_read() {
+    if (hold_.count() <= 0 || hurried_) return read_more();
+    held_fd_ = pipe_.release();  // out of the epoll set: the writer's lines wake nobody
+    hold_timer_.expires_after(hold_);
+    hold_timer_.async_wait([self = shared_from_this()](boost::system::error_code) {
+        // Expired, or cut short by hurry(): read now either way. Back in the set, the first
+        // read is attempted at once (what came meanwhile, or the end of the output).
+        self->pipe_.assign(std::exchange(self->held_fd_, -1));
+        self->read_more();
+    });
+}
+
+void output_relay::hurry() {
+    hurried_ = true;  // no hold from now on: the rest, and the end, are read as they come
+    if (held_fd_ >= 0) hold_timer_.cancel();
 }
 
 void output_relay::consume(std::size_t n) {
