@@ -23,6 +23,19 @@ from dataclasses import dataclass
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+class Stopped(Exception):
+    """The test runner stopped this process (SIGTERM: meson's timeout)."""
+
+
+def _stopped(signum, frame):
+    # An exception, not an exit: the test fails with it and its cleanups still stop every
+    # process it started (etcd runs in a session of its own, out of the runner's reach).
+    raise Stopped(f"stopped by signal {signum}")
+
+
+signal.signal(signal.SIGTERM, _stopped)
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
