@@ -508,8 +508,9 @@ void failover::keep_lock() {
     if (s_.lease.phase != lease_phase::live || lock.request != 0) return;
     auto const& watch = s_.watch;
     if (watch.phase != watch_phase::open) {  // K12: know the lock and the control keys first
-        if (!due(lock.retry_at)) return;  // K7: after a failed read too
-        if (watch.phase == watch_phase::broken && !due(watch.reread_at)) return;
+        // A broken watch's re-read time already counts K7's backoff (and W3 may bring it
+        // forward); before a first watch, a failed read waits K7's backoff.
+        if (!due(watch.phase == watch_phase::broken ? watch.reread_at : lock.retry_at)) return;
         lock.request = next_request();
         return emit(act::read_group{lock.request, p_.request_timeout}, cause::reread_key, level::debug,
                     "read the group's keys and watch them");

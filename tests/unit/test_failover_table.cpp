@@ -462,6 +462,12 @@ BOOST_AUTO_TEST_CASE(W3_etcd_answering_again_rereads_the_key_at_once) {
     r.expect_change(watch_phase::open, watch_phase::broken, cause::etcd_answers_again);
     r.expect_commands({{"read group", cause::reread_key}});
     BOOST_TEST(!r.state().etcd_failing);
+    // At once even right after a failed read, whose backoff (K7) would hold the next one.
+    rig after(in_state{}.producer().renewing(12).watch(watch_phase::broken, in_state{}.now + 1s).campaigning(21));
+    after.feed(fact::request_failed{21, failure::unavailable, "HTTP 503"});
+    after.expect_commands({});
+    after.feed(fact::keepalive_answered{12, 10s, after.now});
+    after.expect_commands({{"read group", cause::reread_key}});
 }
 
 // ---- nodeos --------------------------------------------------------------------------------
