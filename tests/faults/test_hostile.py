@@ -185,8 +185,9 @@ class Hostile(FaultCase):
         before `since` (paused, stop, crash; or its death), or None while it goes on."""
         for r in self.ledger.events("paused", pid=pid, after=since) + self.ledger.events("stop", pid=pid, after=since):
             return r["t"]
-        if not pid_alive(pid):
-            return self.ledger.last_block_time(self.node.name, pid) + 1
+        if not pid_alive(pid):  # killed; perhaps before its first block
+            last = self.ledger.last_block_time(self.node.name, pid)
+            return (since if last is None else last) + 1
         return None
 
     def requested(self, path):
@@ -233,7 +234,7 @@ class Hostile(FaultCase):
         # The producer of the revoked lock is fenced (paused, or stopped) by the deadline
         # it last verified; its blocks up to then are those of the lock it held.
         fence = wait_until(lambda: self.fenced(pid, t0), TTL + 1, f"{what}: the producer {pid} to be fenced")
-        last = max(b["t"] for b in self.ledger.events("block", pid=pid) if b["t"] < fence)
+        last = max((b["t"] for b in self.ledger.events("block", pid=pid) if b["t"] < fence), default=t0)
         self.assertLess(last, t0 + TTL * NS, f"{what}: the producer {pid} signed a block "
                         f"{ms(last - t0 - TTL * NS):.0f} ms after its latest possible lease deadline")
         healed = time.monotonic_ns()
