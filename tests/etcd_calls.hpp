@@ -1,8 +1,12 @@
 #pragma once
-// One call of the etcd client, run to its answer: shared by the client's tests.
+// What the etcd client's tests share: a loopback endpoint, the debug log, one call run to
+// its answer.
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <optional>
 #include <utility>
@@ -11,6 +15,14 @@
 #include "loopback.hpp"
 
 namespace nm::test {
+
+inline endpoint loopback(std::uint16_t port) { return endpoint{false, "127.0.0.1", port, "127.0.0.1"}; }
+
+// NM_TEST_DEBUG=1 shows the client's debug log (endpoint switches, retries, watch ends).
+inline etcd_client::debug_sink test_debug() {
+    if (!std::getenv("NM_TEST_DEBUG")) return [](std::string const&) {};
+    return [](std::string const& line) { std::fprintf(stderr, "debug %s\n", line.c_str()); };
+}
 
 // Starts one request and runs the loop until its handler has been called exactly once.
 template <class T>
@@ -28,6 +40,10 @@ etcd_result<T> wait_for(asio::io_context& io, std::function<void(etcd_client::ha
     io.poll();
     BOOST_TEST(calls == 1);
     return *out;
+}
+
+inline etcd_result<keepalive_reply> keepalive(asio::io_context& io, etcd_client& c, std::int64_t lease) {
+    return wait_for<keepalive_reply>(io, [&](auto done) { c.keepalive(lease, std::chrono::seconds(5), done); });
 }
 
 }  // namespace nm::test

@@ -36,19 +36,15 @@ using test::fake_request;
 using test::fake_server;
 using test::ms_since;
 using test::run_until;
+using test::keepalive;
+using test::loopback;
+using test::test_debug;
 using test::wait_for;
 using steady = std::chrono::steady_clock;
 
 namespace {
 
 constexpr auto request_timeout = 5s;
-
-endpoint loopback(std::uint16_t port) { return endpoint{false, "127.0.0.1", port, "127.0.0.1"}; }
-
-etcd_client::debug_sink test_debug() {
-    if (!std::getenv("NM_TEST_DEBUG")) return [](std::string const&) {};
-    return [](std::string const& line) { std::fprintf(stderr, "debug %s\n", line.c_str()); };
-}
 
 // What the client told operators.
 struct report_log {
@@ -82,10 +78,6 @@ etcd_result<range_reply> read(asio::io_context& io, etcd_client& c, std::string 
 
 etcd_result<lease_grant> grant(asio::io_context& io, etcd_client& c, std::int64_t ttl = 10) {
     return wait_for<lease_grant>(io, [&](auto done) { c.grant(ttl, request_timeout, done); });
-}
-
-etcd_result<keepalive_reply> keepalive(asio::io_context& io, etcd_client& c, std::int64_t lease) {
-    return wait_for<keepalive_reply>(io, [&](auto done) { c.keepalive(lease, request_timeout, done); });
 }
 
 // What a watch delivered.

@@ -38,11 +38,12 @@ using test::closed_port;
 using test::fake_server;
 using test::ms_since;
 using test::run_until;
+using test::keepalive;
+using test::loopback;
+using test::test_debug;
 using test::wait_for;
 
 constexpr auto request_timeout = 5s;
-
-endpoint loopback(std::uint16_t port) { return endpoint{false, "127.0.0.1", port, "127.0.0.1"}; }
 
 // NM_TEST_ETCD is http://127.0.0.1:PORT, or https://HOST:PORT with the client's files in
 // NM_TEST_ETCD_CA, NM_TEST_ETCD_CERT and NM_TEST_ETCD_KEY. HOST is connected to at
@@ -88,10 +89,6 @@ etcd_result<campaign_reply> campaign(asio::io_context& io, etcd_client& c, std::
     return wait_for<campaign_reply>(io, [&](auto done) { c.campaign(key, value, lease, request_timeout, done); });
 }
 
-etcd_result<keepalive_reply> keepalive(asio::io_context& io, etcd_client& c, std::int64_t lease) {
-    return wait_for<keepalive_reply>(io, [&](auto done) { c.keepalive(lease, request_timeout, done); });
-}
-
 // What a watch delivered.
 struct watch_log {
     std::vector<watch_message> messages;
@@ -123,12 +120,6 @@ std::string const watch_header = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\
 std::string const watch_created = R"({"result":{"header":{"revision":"5"},"created":true}})" "\n";
 
 }  // namespace
-
-// NM_TEST_DEBUG=1 shows the client's debug log (endpoint switches, retries, watch ends).
-etcd_client::debug_sink test_debug() {
-    if (!std::getenv("NM_TEST_DEBUG")) return [](std::string const&) {};
-    return [](std::string const& line) { std::fprintf(stderr, "debug %s\n", line.c_str()); };
-}
 
 // --- against the real etcd -------------------------------------------------------------
 
