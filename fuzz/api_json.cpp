@@ -61,9 +61,7 @@ void check_time(std::string_view text) {
 
 extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size) {
     if (size < 2) return 0;
-    static constexpr std::string_view decoders = "ipqet";
-    auto const at = decoders.find(static_cast<char>(data[0]));
-    char const which = decoders[at != std::string_view::npos ? at : data[0] % decoders.size()];
+    char const which = nm::fuzz::decoder_of(data[0], "ipqet");
     int const status = status_of(data[1]);
     auto const body = nm::fuzz::as_text(data + 2, size - 2);
 

@@ -19,4 +19,11 @@ inline std::string_view as_text(std::uint8_t const* data, std::size_t size) {
     return {reinterpret_cast<char const*>(data), size};
 }
 
+// The decoder an input of a several-decoder target is for: its first byte names one of
+// `decoders` (any other byte picks one by its value).
+inline char decoder_of(std::uint8_t first, std::string_view decoders) {
+    auto const at = decoders.find(static_cast<char>(first));
+    return decoders[at != std::string_view::npos ? at : first % decoders.size()];
+}
+
 }  // namespace nm::fuzz

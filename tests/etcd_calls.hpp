@@ -3,6 +3,7 @@
 // its answer.
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "etcd/etcd_client.hpp"
 #include "loopback.hpp"
@@ -41,6 +43,28 @@ etcd_result<T> wait_for(asio::io_context& io, std::function<void(etcd_client::ha
     BOOST_TEST(calls == 1);
     return *out;
 }
+
+// What a watch delivered.
+struct watch_log {
+    std::vector<watch_message> messages;
+    std::vector<etcd_error> ends;
+
+    auto on_message() {
+        return [this](watch_message const& m) { messages.push_back(m); };
+    }
+    auto on_end() {
+        return [this](etcd_error const& e) { ends.push_back(e); };
+    }
+    std::vector<watch_event> events() const {
+        std::vector<watch_event> out;
+        for (auto const& m : messages) out.insert(out.end(), m.events.begin(), m.events.end());
+        return out;
+    }
+    // How many messages said the watch was created.
+    int created() const {
+        return static_cast<int>(std::count_if(messages.begin(), messages.end(), [](auto const& m) { return m.created; }));
+    }
+};
 
 inline etcd_result<keepalive_reply> keepalive(asio::io_context& io, etcd_client& c, std::int64_t lease) {
     return wait_for<keepalive_reply>(io, [&](auto done) { c.keepalive(lease, std::chrono::seconds(5), done); });

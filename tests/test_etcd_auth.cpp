@@ -40,6 +40,7 @@ using test::keepalive;
 using test::loopback;
 using test::test_debug;
 using test::wait_for;
+using test::watch_log;
 using steady = std::chrono::steady_clock;
 
 namespace {
@@ -79,26 +80,6 @@ etcd_result<range_reply> read(asio::io_context& io, etcd_client& c, std::string 
 etcd_result<lease_grant> grant(asio::io_context& io, etcd_client& c, std::int64_t ttl = 10) {
     return wait_for<lease_grant>(io, [&](auto done) { c.grant(ttl, request_timeout, done); });
 }
-
-// What a watch delivered.
-struct watch_log {
-    std::vector<watch_message> messages;
-    std::vector<etcd_error> ends;
-    auto on_message() {
-        return [this](watch_message const& m) { messages.push_back(m); };
-    }
-    auto on_end() {
-        return [this](etcd_error const& e) { ends.push_back(e); };
-    }
-    std::size_t events() const {
-        std::size_t n = 0;
-        for (auto const& m : messages) n += m.events.size();
-        return n;
-    }
-    int created() const {
-        return static_cast<int>(std::count_if(messages.begin(), messages.end(), [](auto const& m) { return m.created; }));
-    }
-};
 
 // --- a scripted etcd --------------------------------------------------------------------
 
@@ -454,7 +435,7 @@ BOOST_AUTO_TEST_CASE(a_watch_refused_for_its_token_is_opened_again_unseen) {
     etcd_client client(io, {loopback(etcd.server.port())}, {}, bp, test_debug(), [](level, std::string const&) {});
     watch_log log;
     client.watch("g", "g0", 5, log.on_message(), log.on_end());
-    BOOST_REQUIRE(run_until(io, [&] { return log.events() == 1 || !log.ends.empty(); }, 5s));
+    BOOST_REQUIRE(run_until(io, [&] { return log.events().size() == 1 || !log.ends.empty(); }, 5s));
     BOOST_TEST(log.ends.empty());
     BOOST_TEST(log.created() == 1, "the refused watch is not shown to its owner");
     BOOST_TEST(etcd.calls_to("/v3/watch", "T1") == 1);
@@ -523,7 +504,7 @@ BOOST_AUTO_TEST_CASE(real_a_limited_role_does_all_the_monitor_does_on_its_keys) 
     client.watch(group, group + "0", keys.revision + 1, log.on_message(), log.on_end());
     BOOST_REQUIRE(run_until(io, [&] { return log.created() == 1 || !log.ends.empty(); }, 5s));
     value_of(wait_for<std::monostate>(io, [&](auto done) { client.put(group + "/pause", "{}", 0, request_timeout, done); }));
-    BOOST_REQUIRE(run_until(io, [&] { return log.events() == 1 || !log.ends.empty(); }, 5s));
+    BOOST_REQUIRE(run_until(io, [&] { return log.events().size() == 1 || !log.ends.empty(); }, 5s));
     BOOST_TEST(log.ends.empty());
     BOOST_TEST((value_of(keepalive(io, client, lease.id)).ttl_seconds == std::optional<std::int64_t>(10)));
     BOOST_TEST(value_of(wait_for<lease_time_left>(io, [&](auto done) {

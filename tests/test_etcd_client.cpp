@@ -42,6 +42,7 @@ using test::keepalive;
 using test::loopback;
 using test::test_debug;
 using test::wait_for;
+using test::watch_log;
 
 constexpr auto request_timeout = 5s;
 
@@ -88,27 +89,6 @@ etcd_result<campaign_reply> campaign(asio::io_context& io, etcd_client& c, std::
                                      std::string const& value, std::int64_t lease) {
     return wait_for<campaign_reply>(io, [&](auto done) { c.campaign(key, value, lease, request_timeout, done); });
 }
-
-// What a watch delivered.
-struct watch_log {
-    std::vector<watch_message> messages;
-    std::vector<etcd_error> ends;
-
-    auto on_message() {
-        return [this](watch_message const& m) { messages.push_back(m); };
-    }
-    auto on_end() {
-        return [this](etcd_error const& e) { ends.push_back(e); };
-    }
-    std::vector<watch_event> events() const {
-        std::vector<watch_event> out;
-        for (auto const& m : messages) out.insert(out.end(), m.events.begin(), m.events.end());
-        return out;
-    }
-    bool created() const {
-        return std::any_of(messages.begin(), messages.end(), [](auto const& m) { return m.created; });
-    }
-};
 
 // --- loopback fakes (test::fake_server) ---
 
