@@ -8,6 +8,7 @@ import base64
 import copy
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -36,11 +37,37 @@ def _stopped(signum, frame):
 signal.signal(signal.SIGTERM, _stopped)
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_PORT_FLOOR = 10000
+_handed_out = set()
+_pick = random.Random(os.getpid() ^ time.monotonic_ns())
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing is bound to right now, below the kernel's
+    ephemeral range. A port from bind(0) is an ephemeral one: between this call and the
+    server's listen (seconds, for a nodeos that loads first), any outgoing connection on
+    the machine may take it as its local port and the server fails with EADDRINUSE."""
+    top = max(_ephemeral_low(), _PORT_FLOOR + 1000)
+    for _ in range(1000):
+        port = _pick.randrange(_PORT_FLOOR, top)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port on 127.0.0.1 in [{_PORT_FLOOR}, {top})")
 
 
 def wait_until(predicate, timeout, what):
