@@ -118,6 +118,21 @@ BOOST_AUTO_TEST_CASE(grant_and_keepalive) {
     BOOST_TEST(std::holds_alternative<std::monostate>(revoke(io, client, lease.id)));
 }
 
+// The monitor asks for a lease ID of its choosing, and again for the same one when it had
+// no answer (L13): etcd grants it once, then says it exists.
+BOOST_AUTO_TEST_CASE(grant_of_a_chosen_id_then_exists) {
+    asio::io_context io;
+    etcd_client client(io, {etcd_endpoint()}, etcd_tls(), test_debug());
+    std::int64_t const id = 0x5eed0000 + ::getpid();
+    auto ask = [&] { return wait_for<lease_grant>(io, [&](auto done) { client.grant(5, id, request_timeout, done); }); };
+    auto const lease = value_of(ask());
+    BOOST_TEST(lease.id == id);
+    auto const again = error_of(ask());
+    BOOST_TEST((kind_of(again) == failure::exists), describe(again));
+    BOOST_TEST(value_of(keepalive(io, client, id)).ttl_seconds.has_value());
+    BOOST_TEST(std::holds_alternative<std::monostate>(revoke(io, client, id)));
+}
+
 // A monitor given a user while etcd has authentication off: etcd says so when asked for a
 // token (HTTP 412), and every request goes without one.
 BOOST_AUTO_TEST_CASE(a_user_for_an_etcd_without_authentication) {

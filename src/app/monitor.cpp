@@ -336,10 +336,10 @@ struct monitor::impl {
     void perform(act::note const&, action const& a) { log(a.lvl, a.text, {name_of(a.why)}); }
 
     void perform(act::grant const& g, action const& a) {
-        log(a.lvl, cat("grant a lease: ", a.text), {name_of(a.why)});
+        log(a.lvl, cat("grant lease ", g.lease, ": ", a.text), {name_of(a.why)});
         auto sent = boot_clock::now();
         ++ops.stats().etcd_requests["grant"];
-        etcd.grant(cfg.lease_ttl, g.timeout, [this, req = g.request, sent](etcd_result<lease_grant> r) {
+        etcd.grant(cfg.lease_ttl, g.lease, g.timeout, [this, req = g.request, sent](etcd_result<lease_grant> r) {
             if (auto e = error_of(r)) return failed("grant", req, *e);
             auto& lease = std::get<lease_grant>(r);
             feed(fact::lease_granted{req, lease.id, seconds(lease.ttl_seconds), sent});

@@ -63,6 +63,7 @@ char const* name_of(failure f) {
     case failure::timed_out: return "timed out";
     case failure::unavailable: return "unavailable";
     case failure::not_found: return "not found";
+    case failure::exists: return "exists";
     case failure::unauthenticated: return "unauthenticated";
     case failure::rejected: return "rejected";
     case failure::malformed: return "malformed answer";
@@ -75,7 +76,7 @@ char const* name_of(cause c) {
 #define NM_CAUSE(name) \
     case cause::name: return #name;
         NM_CAUSE(no_lease) NM_CAUSE(lease_granted) NM_CAUSE(grant_failed) NM_CAUSE(keepalive_due)
-        NM_CAUSE(keepalive_failed) NM_CAUSE(lease_gone) NM_CAUSE(deadline_passed) NM_CAUSE(lease_adopted)
+        NM_CAUSE(keepalive_failed) NM_CAUSE(lease_gone) NM_CAUSE(deadline_passed) NM_CAUSE(lease_adopted) NM_CAUSE(grant_carried_out)
         NM_CAUSE(released) NM_CAUSE(release_failed) NM_CAUSE(lock_may_be_free) NM_CAUSE(lock_acquired)
         NM_CAUSE(lock_held_by_other) NM_CAUSE(lock_taken) NM_CAUSE(own_lease_survives) NM_CAUSE(key_vanished)
         NM_CAUSE(campaign_failed) NM_CAUSE(key_deleted) NM_CAUSE(reread_key) NM_CAUSE(lease_lost) NM_CAUSE(group_read)

@@ -45,7 +45,8 @@ enum class cause : std::uint8_t {
     // lease
     no_lease,             // L1: ask for one
     lease_granted,        // L2
-    grant_failed,         // L3
+    grant_failed,         // L3, L14
+    grant_carried_out,    // L13: an earlier attempt created the lease
     keepalive_due,        // L4
     keepalive_failed,     // L6
     lease_gone,           // L7: etcd says the lease no longer exists
@@ -129,7 +130,7 @@ char const* name_of(start_kind k);
 
 namespace act {
 // Commands.
-struct grant { std::uint64_t request; duration timeout; };
+struct grant { std::uint64_t request; std::int64_t lease; duration timeout; };  // the lease ID asked for
 struct renew { std::uint64_t request; std::int64_t lease; duration timeout; };
 struct campaign { std::uint64_t request; std::int64_t lease; duration timeout; };
 struct read_group { std::uint64_t request; duration timeout; };  // the lock key and the group's control keys

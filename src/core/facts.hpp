@@ -18,6 +18,7 @@ enum class failure {
     timed_out,        // no complete answer within the time the core allowed
     unavailable,      // no connection, or etcd cannot serve now (no leader, HTTP 503)
     not_found,        // etcd does not know the lease the request names
+    exists,           // the lease a grant asks for exists already
     unauthenticated,  // etcd refuses the credentials
     rejected,         // any other refusal (a bad request, a missing permission)
     malformed,        // an answer that cannot be decoded

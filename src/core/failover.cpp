@@ -169,16 +169,25 @@ void failover::on(fact::request_failed const& f) {
     bool const answered = f.kind == failure::not_found;  // etcd answered: it does not know the lease
     if (ours(f.request, lease.request)) {
         lease.request = 0;
-        if (!answered) etcd_failed(f.kind);
+        if (!answered && f.kind != failure::exists) etcd_failed(f.kind);
         switch (lease.phase) {
         case lease_phase::adopting:
             if (answered) return lease_lost(cause::lease_gone, "the earlier lease no longer exists");
             [[fallthrough]];
         case lease_phase::granting: {
+            if (lease.phase == lease_phase::granting && f.kind == failure::exists) return grant_exists();
+            // L3. Without an answer, or with an unreadable one, etcd may have carried the
+            // grant out: the next attempt asks for the same ID, so that a lease is never
+            // left behind to expire (under overload, thousands would: each a write).
+            bool const uncertain = f.kind == failure::timed_out || f.kind == failure::unavailable ||
+                                   f.kind == failure::malformed;
+            bool const keep = lease.phase == lease_phase::granting && (uncertain || lease.unanswered);
             auto failures = lease.failures + 1;
             lease = lease_state{.phase = lease.phase,
                                 .retry_at = now_ + backoff(p_.retry_min, p_.retry_max, failures - 1),
-                                .failures = failures};
+                                .failures = failures,
+                                .asking = keep ? lease.asking : 0,
+                                .unanswered = keep};
             enter(lease_phase::none, cause::grant_failed, level::warning,
                   cat("lease grant failed: ", name_of(f.kind), ": ", f.detail));
             return;
@@ -485,7 +494,9 @@ void failover::keep_lease() {
     case lease_phase::none:
         if (!shutting_down() && due(s_.hold_off_until) && due(lease.retry_at)) {
             lease.request = next_request();
-            emit(act::grant{lease.request, p_.request_timeout}, cause::no_lease, level::debug, "no lease: ask for one");
+            if (lease.asking == 0) lease.asking = new_lease_id();
+            emit(act::grant{lease.request, lease.asking, p_.request_timeout}, cause::no_lease, level::debug,
+                 lease.unanswered ? "no lease: ask again for the one asked for" : "no lease: ask for one");
             enter(lease_phase::granting, cause::no_lease, level::debug, "asking etcd for a lease");
         }
         break;
@@ -842,6 +853,37 @@ void failover::release_lease(cause why, std::string text) {
     lease.request = next_request();
     emit(act::release{lease.request, lease.id, p_.release_timeout}, why, level::info, text);
     enter(lease_phase::releasing, why, level::debug, cat("revoking lease ", lease.id));
+}
+
+// L13, L14: etcd has a lease with the ID asked for. After an attempt that went unanswered,
+// that attempt created it: renew it to make it ours (L9), its deadline from that renewal's
+// send. Asked for the first time, the ID is another's: ask for a new one at once.
+void failover::grant_exists() {
+    auto& lease = s_.lease;
+    if (lease.unanswered) {
+        auto const id = lease.asking;
+        lease = lease_state{.phase = lease.phase, .id = id, .request = next_request()};
+        auto text = cat("lease ", id, " exists: an earlier attempt of this grant created it; renew it");
+        emit(act::renew{lease.request, id, p_.request_timeout}, cause::grant_carried_out, level::info, text);
+        return enter(lease_phase::adopting, cause::grant_carried_out, level::debug, std::move(text));
+    }
+    auto const taken = lease.asking;
+    lease = lease_state{.phase = lease.phase, .retry_at = now_, .failures = lease.failures};
+    enter(lease_phase::none, cause::grant_failed, level::warning,
+          cat("lease grant failed: lease ", taken, " is another's; ask for another ID"));
+}
+
+// A lease ID for a grant: positive, from this monitor's instance and a count, so that no
+// two instances and no two grants of one ask for the same (etcd refuses an ID it has).
+std::int64_t failover::new_lease_id() {
+    std::uint64_t x = 1469598103934665603ull;  // FNV-1a of the instance
+    for (unsigned char c : me_.instance) x = (x ^ c) * 1099511628211ull;
+    x += ++s_.lease_ids * 0x9e3779b97f4a7c15ull;  // splitmix64 of (that + count)
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    auto const id = static_cast<std::int64_t>(x >> 1);
+    return id == 0 ? 1 : id;
 }
 
 // K5: the key still names this monitor, under a lease it had presumed expired (etcd was

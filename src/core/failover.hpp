@@ -19,13 +19,16 @@
 // ┌─ the transition table ─────────────────────────────────────────────────────────────
 // │ row  state                        fact or time                  actions, next state           cause
 // │ LEASE: none, granting, adopting, live, releasing
-// │ L1   none                         retry time, no hold-off,      grant → granting               no_lease
-// │                                   not stopping
+// │ L1   none                         retry time, no hold-off,      grant (a new ID, or the one    no_lease
+// │                                   not stopping                  L3 kept) → granting
 // │ L2   granting                     granted                       → live, deadline = send + TTL  lease_granted
 // │                                                                 (the answer's, at most the
 // │                                                                 TTL asked for)
 // │ L3   granting, adopting           request failed                → none, grant again after      grant_failed
-// │                                                                 100 ms doubling to 2 s
+// │                                                                 100 ms doubling to 2 s; the
+// │                                                                 same ID after no answer
+// │                                                                 (timed out, unavailable,
+// │                                                                 malformed: it may exist)
 // │ L4   live                         keepalive due (TTL/3 after    renew, timing out by the       keepalive_due
 // │                                   the last send)                deadline (≤ TTL/3)
 // │ L5   live                         keepalive answered with TTL   deadline = max(deadline,       -
@@ -41,6 +44,10 @@
 // │ L10  live                         N9, or S2                     revoke → releasing             crash_handover, shutdown
 // │ L11  releasing                    revoked, or failed not_found  → none                         released
 // │ L12  releasing                    failed otherwise              → none (expires within TTL)    release_failed
+// │ L13  granting                     failed exists, after an       renew that lease → adopting    grant_carried_out
+// │                                   unanswered attempt            (L9)
+// │ L14  granting                     failed exists, first attempt  → none; a new ID at once       grant_failed
+// │                                   (the ID is another's)
 // │ LOCK: unknown, mine, theirs (and whether a campaign is in flight)
 // │ K1   unknown, lease live, watch   retry time                    campaign                       lock_may_be_free
 // │      open (K12), a candidate
@@ -290,6 +297,8 @@ private:
     bool lock_answered(std::uint64_t request);
     void release_lease(cause why, std::string text);
     void adopt_lease(std::int64_t lease);
+    void grant_exists();
+    std::int64_t new_lease_id();
     void keepalive_failed(failure kind, std::string const& detail);
     void read_key_at(time_point t, cause why, level lvl, std::string text);
     void apply_control(group_control const& c);

@@ -20,6 +20,10 @@ struct lease_state {
     time_point retry_at{};      // none: earliest next grant
     std::uint64_t request = 0;  // the grant, keepalive or revoke in flight
     int failures = 0;           // grants or keepalives failed in a row, for the backoff
+    // The lease ID this monitor asks etcd for, kept while an attempt may have been carried
+    // out unanswered (L3), so that the next attempt is the same request again (L13).
+    std::int64_t asking = 0;
+    bool unanswered = false;    // an attempt with `asking` failed without an answer
 };
 
 struct lock_state {
@@ -108,6 +112,7 @@ struct core_state {
     int stop_signals = 0;         // SIGTERM or SIGINT received
     bool exited = false;
     std::uint64_t last_request = 0;
+    std::uint64_t lease_ids = 0;  // lease IDs chosen so far (new_lease_id())
     std::optional<time_point> deadman_at;
 };
 

@@ -597,7 +597,10 @@ etcd_client::~etcd_client() {
 }
 
 void etcd_client::grant(std::int64_t ttl_seconds, timeout t, handler<lease_grant> done) {
-    auto const id = new_lease_id();
+    grant(ttl_seconds, new_lease_id(), t, std::move(done));
+}
+
+void etcd_client::grant(std::int64_t ttl_seconds, std::int64_t id, timeout t, handler<lease_grant> done) {
     impl_->request<lease_grant>("/v3/lease/grant", gateway::encode_grant(ttl_seconds, id), t,
                                 [id](int status, std::string_view body) { return gateway::decode_grant(status, body, id); },
                                 std::move(done), call_info{"lease grant"});

@@ -63,6 +63,8 @@ public:
     etcd_client(etcd_client const&) = delete;
     etcd_client& operator=(etcd_client const&) = delete;
 
+    // A lease of this ID (etcd refuses one it has: failure::exists), or of a random one.
+    void grant(std::int64_t ttl_seconds, std::int64_t id, timeout t, handler<lease_grant> done);
     void grant(std::int64_t ttl_seconds, timeout t, handler<lease_grant> done);
     void keepalive(std::int64_t lease, timeout t, handler<keepalive_reply> done);
     void campaign(std::string const& key, std::string const& value, std::int64_t lease, timeout t,

@@ -45,8 +45,10 @@ failure kind_of(etcd_error const& e) {
     case etcd_error::kind::permission_denied: return failure::rejected;
     case etcd_error::kind::status: break;
     }
-    // gRPC codes: 4 deadline exceeded, 5 not found, 14 unavailable, 16 unauthenticated.
+    // gRPC codes: 4 deadline exceeded, 5 not found, 9 failed precondition (a grant's ID
+    // taken: HTTP 412, "etcdserver: lease already exists"), 14 unavailable, 16 unauthenticated.
     if (e.grpc_code == 5) return failure::not_found;
+    if (e.grpc_code == 9 && e.message.find("lease already exists") != std::string::npos) return failure::exists;
     if (e.grpc_code == 16 || e.http_status == 401) return failure::unauthenticated;
     if (e.grpc_code == 4) return failure::timed_out;
     if (e.grpc_code == 14 || e.http_status >= 500) return failure::unavailable;

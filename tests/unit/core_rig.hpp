@@ -197,7 +197,7 @@ struct rig {
     std::int64_t lease_id = 7;
     std::int64_t revision = 100;
 
-    explicit rig(in_state const& st) : p(st.p), core(st.p, me, recorded(st.s)), now(st.now) {}
+    explicit rig(in_state const& st, identity const& who = me) : p(st.p), core(st.p, who, recorded(st.s)), now(st.now) {}
 
     // A built state's member record already names the role it was built in.
     static core_state recorded(core_state s) {

@@ -12,6 +12,13 @@ namespace {
 
 lock_holder peer(std::int64_t lease = 99) { return lock_holder{"peer", "x", lease, {}}; }
 
+// The grant of the latest step, or else of the next wakeup (of now, for a core never woken).
+act::grant next_grant(rig& r, char const* what) {
+    if (r.last.empty()) r.feed(fact::tick{});
+    if (!r.find<act::grant>()) r.tick_at(r.core.next_wakeup());
+    return r.expect<act::grant>(what);
+}
+
 }  // namespace
 
 // ---- lease ---------------------------------------------------------------------------------
@@ -56,7 +63,7 @@ BOOST_AUTO_TEST_CASE(L2_granted_lease_is_live_from_its_send_time) {
     BOOST_TEST((longer.state().lease.next_renew == sent + longer.p.renew_interval));
 }
 
-BOOST_AUTO_TEST_CASE(L3_failed_grant_retries_with_doubling_delays) {
+void failed_grant_retries_with_doubling_delays() {
     rig r(in_state{}.lease_in_flight(lease_phase::granting, 11, 0).nodeos(nodeos_phase::running, mode::standby));
     std::vector<duration> delays;
     for (int i = 0; i < 7; ++i) {
@@ -75,6 +82,80 @@ BOOST_AUTO_TEST_CASE(L3_failed_grant_retries_with_doubling_delays) {
     rig a(in_state{}.lease_in_flight(lease_phase::adopting, 11, 5).nodeos(nodeos_phase::running, mode::standby));
     a.feed(fact::request_failed{11, failure::timed_out, "timeout"});
     a.expect_change(lease_phase::adopting, lease_phase::none, cause::grant_failed);
+}
+
+BOOST_AUTO_TEST_CASE(L3_failed_grant_retries_with_doubling_delays_and_the_same_id_after_no_answer) {
+    failed_grant_retries_with_doubling_delays();
+
+    rig r(in_state{}.nodeos(nodeos_phase::running, mode::standby));
+    auto const first = next_grant(r, "the first grant");
+    BOOST_TEST(first.lease > 0);
+    // No answer, or one that cannot be read: etcd may have created the lease. Ask again
+    // for that same ID, as often as it takes.
+    std::uint64_t request = first.request;
+    for (auto kind : {failure::timed_out, failure::unavailable, failure::malformed, failure::timed_out}) {
+        r.feed(fact::request_failed{request, kind, "no answer"});
+        r.expect_change(lease_phase::granting, lease_phase::none, cause::grant_failed);
+        auto const again = next_grant(r, "the grant asked again");
+        BOOST_TEST(again.lease == first.lease, "after " << name_of(kind));
+        request = again.request;
+    }
+    // A refusal after those: the earlier attempts may still have created it, so the same.
+    r.feed(fact::request_failed{request, failure::rejected, "too many requests"});
+    auto const after_refusal = next_grant(r, "the grant after a refusal");
+    BOOST_TEST(after_refusal.lease == first.lease);
+    // Granted: the next grant (once etcd has forgotten this lease) asks for a new ID.
+    r.feed(fact::lease_granted{after_refusal.request, first.lease, 10s, r.now});
+    BOOST_TEST_REQUIRE(r.core.has_lease());
+    r.tick_at(r.state().lease.next_renew);
+    auto const renew = r.expect<act::renew>("a keepalive");
+    r.feed(fact::keepalive_answered{renew.request, std::nullopt, r.now});
+    auto const next = next_grant(r, "a grant for a new lease");
+    BOOST_TEST(next.lease != first.lease);
+    BOOST_TEST(next.lease > 0);
+
+    // A first attempt refused outright created nothing: the next asks for a new ID.
+    rig q(in_state{}.nodeos(nodeos_phase::running, mode::standby));
+    auto const refused = next_grant(q, "the first grant");
+    q.feed(fact::request_failed{refused.request, failure::unauthenticated, "invalid auth token"});
+    BOOST_TEST(next_grant(q, "the next grant").lease != refused.lease);
+
+    // Two instances of one node never ask for the same IDs.
+    rig other(in_state{}.nodeos(nodeos_phase::running, mode::standby), identity{me.node, "another-instance"});
+    BOOST_TEST(next_grant(other, "the other instance's grant").lease != first.lease);
+}
+
+BOOST_AUTO_TEST_CASE(L13_grant_carried_out_unanswered_is_renewed_to_be_ours) {
+    rig r(in_state{}.nodeos(nodeos_phase::running, mode::standby));
+    auto const first = next_grant(r, "the first grant");
+    r.feed(fact::request_failed{first.request, failure::timed_out, "no answer"});
+    auto const again = next_grant(r, "the grant asked again");
+    r.feed(fact::request_failed{again.request, failure::exists, "etcdserver: lease already exists"});
+    r.expect_commands({{"renew " + std::to_string(first.lease), cause::grant_carried_out}});
+    r.expect_change(lease_phase::granting, lease_phase::adopting, cause::grant_carried_out);
+    BOOST_TEST(!r.core.has_lease());
+    // L9: its deadline counts from the renewal's send, not from any grant.
+    auto const renew = r.expect<act::renew>("the renewal");
+    auto const sent = r.now;
+    r.tick_at(r.now + 30ms);
+    r.feed(fact::keepalive_answered{renew.request, 10s, sent});
+    r.expect_change(lease_phase::adopting, lease_phase::live, cause::lease_adopted);
+    BOOST_TEST(r.state().lease.id == first.lease);
+    BOOST_TEST((r.state().lease.deadline == sent + 10s));
+    BOOST_TEST(!r.state().etcd_failing);
+}
+
+BOOST_AUTO_TEST_CASE(L14_grant_of_an_id_taken_first_time_asks_for_another) {
+    rig r(in_state{}.nodeos(nodeos_phase::running, mode::standby));
+    auto const first = next_grant(r, "the first grant");
+    auto const failed_at = r.now;
+    // Never sent before, so not this monitor's: another's lease is never adopted.
+    r.feed(fact::request_failed{first.request, failure::exists, "etcdserver: lease already exists"});
+    r.expect_change(lease_phase::granting, lease_phase::none, cause::grant_failed);
+    BOOST_TEST(!r.find<act::renew>());
+    auto const next = next_grant(r, "a grant of another ID");
+    BOOST_TEST(next.lease != first.lease);
+    BOOST_TEST((r.now == failed_at), "asked again at once");
 }
 
 BOOST_AUTO_TEST_CASE(L4_keepalive_every_third_of_the_ttl_timing_out_by_the_deadline) {

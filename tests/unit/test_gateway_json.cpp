@@ -688,6 +688,12 @@ BOOST_AUTO_TEST_CASE(errors_are_sorted_into_the_kinds_the_core_decides_on) {
     BOOST_TEST((kind_of({k::status, 504, 4, ""}) == failure::timed_out));
     BOOST_TEST((kind_of({k::status, 403, 7, ""}) == failure::rejected));
     BOOST_TEST((kind_of({k::status, 400, 3, ""}) == failure::rejected));
+    // A grant of an ID etcd has: etcd 3.4's answer, as the gateway gives it.
+    auto const taken = decode_error(
+        412, R"({"error":"etcdserver: lease already exists","message":"etcdserver: lease already exists","code":9})");
+    BOOST_TEST((kind_of(taken) == failure::exists));
+    // Code 9 is etcd's for other refusals too ("etcdserver: user name already exists"...).
+    BOOST_TEST((kind_of({k::status, 412, 9, "etcdserver: not capable"}) == failure::rejected));
 }
 
 BOOST_AUTO_TEST_CASE(lock_value_round_trip_and_foreign_values) {
