@@ -549,6 +549,11 @@ void failover::keep_nodeos() {
             return start_nodeos(mode::standby, cause::dirty_database,
                                 "replay its dirty database with --dirty-db-args, as a validator");
         }
+        // N13: stopped by F2 with the lease maybe still ours, only late (a slow etcd): start
+        // nothing until a keepalive renews it (N1, one restart in all) or its deadline
+        // passes (L8). A validator started now would be stopped again as soon as the
+        // renewal came, and each restart of a real nodeos costs from seconds to minutes.
+        if (holds_lock() && !active_allowed() && !s_.stepping_down) return;
         if (mine) return start_nodeos(mode::active, cause::holds_lock, "this node holds the lock");
         if (theirs) return start_nodeos(mode::standby, cause::lock_held_elsewhere, cat("the lock is held by ", s_.lock.holder));
         auto const why = why_not();

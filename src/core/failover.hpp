@@ -113,6 +113,8 @@
 // │ N10  running, crashes > 0         ran 3 TTL                     crash history cleared          crash_history_cleared
 // │ N11  stopping                     stop timeout passed           SIGKILL → killed               stop_timeout
 // │ N12  killed                       1 s, not reaped               error: stuck (a hung disk?)    stuck_after_kill
+// │ N13  down, restart mode           lock mine, lease live, past   start nothing until a renewal  -
+// │                                   the F2 point (F2 stopped it)  (N1) or the deadline (L8)
 // │ HEALTH (with --nodeos-api; paused mode always): unchecked, healthy, lagging, unreachable
 // │ H1   nodeos running               check due (every 500 ms)      get_info                       health_check_due
 // │ H2   any                          answered, head within         → healthy                      nodeos_healthy

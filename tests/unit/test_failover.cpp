@@ -127,10 +127,13 @@ BOOST_AUTO_TEST_CASE(failed_keepalives_fence_the_producer_before_the_deadline) {
     BOOST_TEST((term_at == deadline - r.p.fence_graceful));
     BOOST_TEST((kill_at == deadline - r.p.fence_kill));
     BOOST_TEST((kill_at < deadline));
-    // The reaped producer is not restarted as active while renewals still fail.
+    // The reaped producer is not restarted while the lease may yet be renewed (N13), nor
+    // as active while renewals still fail: a validator once the deadline has passed.
     r.feed(fact::nodeos_exited{"killed by signal 9"});
-    BOOST_TEST(r.started(mode::standby));
+    BOOST_TEST(!r.find<act::start_nodeos>());
     BOOST_TEST(!r.core.deadman_at().has_value());
+    r.step_until("a validator", [&] { return r.started(mode::standby); }, [&] { r.fail_renewals("timeout"); });
+    BOOST_TEST((r.now == deadline));
 }
 
 BOOST_AUTO_TEST_CASE(graceful_fence_when_nodeos_stops_in_time) {
@@ -142,7 +145,9 @@ BOOST_AUTO_TEST_CASE(graceful_fence_when_nodeos_stops_in_time) {
     r.step_until("a SIGTERM", [&] { return r.signalled(SIGTERM); }, [&] { r.fail_renewals("HTTP 503"); });
     BOOST_TEST((r.now < deadline - r.p.fence_kill));
     r.feed(fact::nodeos_exited{"exit code 0"});
-    BOOST_TEST(r.started(mode::standby));
+    BOOST_TEST(!r.find<act::start_nodeos>());
+    r.step_until("a validator", [&] { return r.started(mode::standby); }, [&] { r.fail_renewals("HTTP 503"); });
+    BOOST_TEST((r.now == deadline));
 }
 
 BOOST_AUTO_TEST_CASE(lease_reported_gone_kills_at_once_and_regrants) {

@@ -694,6 +694,28 @@ BOOST_AUTO_TEST_CASE(F1_producer_without_the_lock_is_killed_at_once) {
     late.expect_commands({{"grant", cause::no_lease}, {"SIGKILL", cause::fence_frozen}});
 }
 
+BOOST_AUTO_TEST_CASE(N13_fenced_producer_waits_for_its_lease_s_fate_before_any_restart) {
+    // F2 stopped the producer: the keepalive is late, the lease maybe still ours.
+    auto st = in_state{}.producer().renewing(12).nodeos_down();
+    st.s.lease.deadline = st.now + st.p.fence_graceful - 1s;
+    rig r(st);
+    r.feed(fact::tick{});
+    BOOST_TEST(!r.find<act::start_nodeos>(), "no validator while the lease may be renewed: " << r.listing());
+    // Renewed: straight back to producing, one restart in all.
+    r.tick_at(r.now + 500ms);
+    BOOST_TEST(!r.find<act::start_nodeos>());
+    r.feed(fact::keepalive_answered{12, 10s, r.now});
+    BOOST_TEST(r.started(mode::active), "the producer again once renewed: " << r.listing());
+
+    // Not renewed: at the deadline the lock is gone, and only then a validator.
+    rig lost(st);
+    lost.feed(fact::tick{});
+    lost.tick_at(st.s.lease.deadline - 1ns);
+    BOOST_TEST(!lost.find<act::start_nodeos>());
+    lost.tick_at(st.s.lease.deadline);
+    BOOST_TEST(lost.started(mode::standby), "a validator once the lease is surely gone: " << lost.listing());
+}
+
 BOOST_AUTO_TEST_CASE(F2_producer_not_renewed_is_stopped_gracefully_before_the_deadline) {
     auto st = in_state{}.producer().renewing(12);
     rig r(st);
