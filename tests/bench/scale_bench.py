@@ -208,10 +208,12 @@ def part_scale(args, n, out):
         r["n"] = n
         r["load_before"] = loadavg()
 
-        # Start: every monitor at once (as fast as this process can spawn them).
+        # Start: every monitor at once (as fast as this process can spawn them), or paced.
         start_window = Window(cluster, [])
         t0 = time.monotonic_ns()
-        for node in fleet.nodes:
+        for i, node in enumerate(fleet.nodes):
+            if args.start_rate > 0:
+                time.sleep(max(0.0, t0 / NS + i / args.start_rate - time.monotonic()))
             node.start()
         launched = time.monotonic_ns() - t0
         producers_at, validators_at = settle(fleet, ledgers, nodes_by_group, t0, args.settle_timeout)
@@ -680,6 +682,8 @@ def main():
     p.add_argument("--event-window", type=float, default=5, help="scale: seconds measured from the SIGTERMs")
     p.add_argument("--quiesce", type=float, default=5, help="seconds of rest before a measurement")
     p.add_argument("--settle-timeout", type=float, default=120)
+    p.add_argument("--start-rate", type=float, default=0,
+                   help="scale: monitors started a second (0: all at once, as fast as they can be spawned)")
     p.add_argument("--candidates", type=int, default=50, help="crowded: monitors in the group")
     p.add_argument("--crowded-rounds", type=int, default=3, help="crowded: rounds of each signal")
     p.add_argument("--rounds", type=int, default=50, help="handover: rounds of each mode")
