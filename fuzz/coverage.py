@@ -29,10 +29,10 @@ def main():
         name = t["name"].removeprefix("fuzz_")
         cmd = t["cmd"]
         exe = os.path.abspath(os.path.join(t.get("workdir") or build, cmd[2]))
-        seeds = cmd[cmd.index("--seeds") + 1]
+        seeds = os.path.abspath(os.path.join(t.get("workdir") or build, cmd[cmd.index("--seeds") + 1]))
         # The runner's own flags stop at --seconds N; what follows is libFuzzer's.
         flags = cmd[cmd.index("--seconds") + 2:]
-        kept = os.path.join(fuzz_build, "fuzz", name, "corpus")
+        kept = os.path.abspath(os.path.join(fuzz_build, "fuzz", name, "corpus"))
         dirs = [seeds] + ([kept] if os.path.isdir(kept) else [])
         inputs = sum(len(os.listdir(d)) for d in dirs)
         env = dict(os.environ, LLVM_PROFILE_FILE=os.path.abspath(os.path.join(out, f"{name}.profraw")))
