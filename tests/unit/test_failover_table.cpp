@@ -63,7 +63,7 @@ BOOST_AUTO_TEST_CASE(L2_granted_lease_is_live_from_its_send_time) {
     BOOST_TEST((longer.state().lease.next_renew == sent + longer.p.renew_interval));
 }
 
-void failed_grant_retries_with_doubling_delays() {
+static void failed_grant_retries_with_doubling_delays() {
     rig r(in_state{}.lease_in_flight(lease_phase::granting, 11, 0).nodeos(nodeos_phase::running, mode::standby));
     std::vector<duration> delays;
     for (int i = 0; i < 7; ++i) {
@@ -679,21 +679,6 @@ BOOST_AUTO_TEST_CASE(N12_nodeos_surviving_sigkill_is_reported) {
     BOOST_TEST(!r.cause_of<act::note>());  // once
 }
 
-// ---- fence ---------------------------------------------------------------------------------
-
-BOOST_AUTO_TEST_CASE(F1_producer_without_the_lock_is_killed_at_once) {
-    rig r(in_state{}.producer().lock(lock_view::unknown));
-    r.feed(fact::tick{});
-    r.expect_commands({{"campaign", cause::lock_may_be_free}, {"SIGKILL", cause::fence_lost_lock}});
-    r.expect_change(role::active, role::standby, cause::fence_lost_lock);
-
-    // The loop ran only after the deadline: this monitor was frozen.
-    auto st = in_state{}.producer().renewing(12);
-    rig late(st);
-    late.tick_at(st.s.lease.deadline + 100ms);
-    late.expect_commands({{"grant", cause::no_lease}, {"SIGKILL", cause::fence_frozen}});
-}
-
 BOOST_AUTO_TEST_CASE(N13_fenced_producer_waits_for_its_lease_s_fate_before_any_restart) {
     // F2 stopped the producer: the keepalive is late, the lease maybe still ours.
     auto st = in_state{}.producer().renewing(12).nodeos_down();
@@ -714,6 +699,21 @@ BOOST_AUTO_TEST_CASE(N13_fenced_producer_waits_for_its_lease_s_fate_before_any_r
     BOOST_TEST(!lost.find<act::start_nodeos>());
     lost.tick_at(st.s.lease.deadline);
     BOOST_TEST(lost.started(mode::standby), "a validator once the lease is surely gone: " << lost.listing());
+}
+
+// ---- fence ---------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(F1_producer_without_the_lock_is_killed_at_once) {
+    rig r(in_state{}.producer().lock(lock_view::unknown));
+    r.feed(fact::tick{});
+    r.expect_commands({{"campaign", cause::lock_may_be_free}, {"SIGKILL", cause::fence_lost_lock}});
+    r.expect_change(role::active, role::standby, cause::fence_lost_lock);
+
+    // The loop ran only after the deadline: this monitor was frozen.
+    auto st = in_state{}.producer().renewing(12);
+    rig late(st);
+    late.tick_at(st.s.lease.deadline + 100ms);
+    late.expect_commands({{"grant", cause::no_lease}, {"SIGKILL", cause::fence_frozen}});
 }
 
 BOOST_AUTO_TEST_CASE(F2_producer_not_renewed_is_stopped_gracefully_before_the_deadline) {
