@@ -11,6 +11,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -47,15 +48,28 @@ std::uint16_t free_port() {
 }
 
 int connect_to(std::uint16_t port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = htons(port);
     // Loopback: the kernel completes the handshake against the listening socket at once.
-    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) std::abort();
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-    return fd;
+    // After millions of connections it may run short of local ports for a moment (one
+    // long run stopped so, at 5,056,685 runs): that is this harness's trouble, not the
+    // endpoint's, so it waits and tries again before it gives up, saying why.
+    for (int attempt = 0;; ++attempt) {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+            ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+            return fd;
+        }
+        int const e = errno;
+        if (fd >= 0) ::close(fd);
+        if (attempt == 200) {
+            std::fprintf(stderr, "the harness cannot connect to the endpoint: %s\n", std::strerror(e));
+            std::abort();
+        }
+        ::usleep(10000);
+    }
 }
 
 // Closed with a reset: neither side keeps the connection in TIME_WAIT, so millions of
