@@ -747,18 +747,16 @@ def stop_monitors(monitors):
             monitor.proc.wait()
 
 
-def reap_orphans(monitors, ledger, timeout=3.0):
-    """Once the monitors are gone, waits up to `timeout` for every simulator they started
-    (or that writes to their ledger) to be gone too; SIGKILLs and returns any left."""
+def kill_leftovers(find, timeout, what):
+    """Waits up to `timeout` for find() (the PIDs still alive) to come back empty; SIGKILLs
+    and returns those still alive then."""
     leftovers = []
 
     def none_left():
-        leftovers[:] = sorted(set(live_simulators(ledger.path))
-                              | {p for m in monitors for p in m.owned_pids()
-                                 if pid_alive(p) and SIM in " ".join(proc_cmdline(p))})
+        leftovers[:] = find()
         return not leftovers
     try:
-        wait_until(none_left, timeout, "every simulator to be gone after its monitor")
+        wait_until(none_left, timeout, what)
     except AssertionError:
         for pid in leftovers:
             try:
@@ -766,6 +764,16 @@ def reap_orphans(monitors, ledger, timeout=3.0):
             except ProcessLookupError:
                 pass
     return leftovers
+
+
+def reap_orphans(monitors, ledger, timeout=3.0):
+    """Once the monitors are gone, waits up to `timeout` for every simulator they started
+    (or that writes to their ledger) to be gone too; SIGKILLs and returns any left."""
+    return kill_leftovers(
+        lambda: sorted(set(live_simulators(ledger.path))
+                       | {p for m in monitors for p in m.owned_pids()
+                          if pid_alive(p) and SIM in " ".join(proc_cmdline(p))}),
+        timeout, "every simulator to be gone after its monitor")
 
 
 # --- the base test case ----------------------------------------------------------------

@@ -22,7 +22,8 @@ TESTS = os.path.dirname(HERE)
 sys.path.insert(0, TESTS)
 
 from harness import (  # noqa: E402
-    MONITOR, ROOT, Etcd, Ledger, free_port, make_config_dirs, pid_alive, proc_cmdline, wait_until)
+    MONITOR, ROOT, Etcd, Ledger, free_port, kill_leftovers, make_config_dirs, pid_alive, proc_cmdline,
+    wait_until)
 
 STUB = os.environ.get("NM_NODEOS_STUB") or os.path.join(ROOT, "build", "tests", "nodeos_stub")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -690,20 +691,7 @@ class Fleet:
 
     def reap_leftovers(self, timeout=3.0):
         """Waits for the stubs to follow their monitors; SIGKILLs and returns any left."""
-        left = []
-
-        def none_left():
-            left[:] = self.leftovers()
-            return not left
-        try:
-            wait_until(none_left, timeout, "every process of the run to be gone")
-        except AssertionError:
-            for pid in left:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        return left
+        return kill_leftovers(self.leftovers, timeout, "every process of the run to be gone")
 
 
 def raise_fd_limit():
