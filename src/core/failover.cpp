@@ -189,7 +189,9 @@ void failover::on(fact::request_failed const& f) {
                                 .asking = keep ? lease.asking : 0,
                                 .unanswered = keep};
             enter(lease_phase::none, cause::grant_failed, level::warning,
-                  cat("lease grant failed: ", name_of(f.kind), ": ", f.detail));
+                  cat(lease.phase == lease_phase::adopting ? "renewing the earlier lease failed (ask for a new one): "
+                                                           : "lease grant failed: ",
+                      name_of(f.kind), ": ", f.detail));
             return;
         }
         case lease_phase::live:
@@ -454,7 +456,16 @@ void failover::decide() {
     if (s_.lease.phase == lease_phase::live && due(s_.lease.deadline)) {  // L8
         // A producer still alive here means the loop did not run in time to fence it.
         deadline_missed_ = producer_alive();
+        auto const id = s_.lease.id;
         lease_lost(cause::deadline_passed, "no keepalive acknowledged for a whole TTL: the lease may have expired");
+        // etcd counts the TTL from the last keepalive it handled, later than its send: a
+        // late answer, a change of leader or an overloaded etcd leaves the lease alive past
+        // this deadline, the lock with it. Renewing it costs etcd no write; a new grant, the
+        // revoke of the lease it would replace (K5) and a new campaign cost three.
+        if (!shutting_down() && due(s_.hold_off_until)) {
+            renew_to_adopt(id, cause::deadline_passed,
+                           cat("renew lease ", id, ": etcd may hold it still, past this monitor's deadline"));
+        }
     }
     auto& nodeos = s_.nodeos;
     if (nodeos.phase == nodeos_phase::running && nodeos.crashes > 0 && due(nodeos.since + p_.stable_period)) {  // N10
@@ -867,10 +878,8 @@ void failover::grant_exists() {
     auto& lease = s_.lease;
     if (lease.unanswered) {
         auto const id = lease.asking;
-        lease = lease_state{.phase = lease.phase, .id = id, .request = next_request()};
-        auto text = cat("lease ", id, " exists: an earlier attempt of this grant created it; renew it");
-        emit(act::renew{lease.request, id, p_.request_timeout}, cause::grant_carried_out, level::info, text);
-        return enter(lease_phase::adopting, cause::grant_carried_out, level::debug, std::move(text));
+        return renew_to_adopt(id, cause::grant_carried_out,
+                              cat("lease ", id, " exists: an earlier attempt of this grant created it; renew it"));
     }
     auto const taken = lease.asking;
     lease = lease_state{.phase = lease.phase, .retry_at = now_, .failures = lease.failures};
@@ -902,11 +911,19 @@ void failover::adopt_lease(std::int64_t lease_id) {
         emit(act::release{next_request(), lease.id, p_.release_timeout}, cause::own_lease_survives, level::info,
              "give back the new lease: an older one of this monitor still holds the lock");
     }
-    lease = lease_state{.phase = lease.phase, .id = lease_id, .request = next_request()};
-    auto text = cat("the lock is still held by this monitor's earlier lease ", lease_id, ": renew it");
-    emit(act::renew{lease.request, lease_id, p_.request_timeout}, cause::own_lease_survives, level::info, text);
-    enter(lease_phase::adopting, cause::own_lease_survives, level::debug, text);
+    renew_to_adopt(lease_id, cause::own_lease_survives,
+                   cat("the lock is still held by this monitor's earlier lease ", lease_id, ": renew it"));
     enter(lock_view::unknown, cause::own_lease_survives, level::debug, "the lock is ours once the earlier lease renews");
+}
+
+// L8, L13, K5: a lease of this monitor's that etcd may still hold is renewed, not granted
+// anew; only an answer with a TTL makes it ours (L9), an answer without one sends the
+// monitor to a new grant (L7).
+void failover::renew_to_adopt(std::int64_t lease_id, cause why, std::string text) {
+    auto& lease = s_.lease;
+    lease = lease_state{.phase = lease.phase, .id = lease_id, .request = next_request()};
+    emit(act::renew{lease.request, lease_id, p_.request_timeout}, why, level::info, text);
+    enter(lease_phase::adopting, why, level::debug, std::move(text));
 }
 
 // W2, W3

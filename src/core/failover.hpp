@@ -39,7 +39,11 @@
 // │ L7   live, adopting               keepalive answered without    → none; K13                    lease_gone
 // │                                   TTL; keepalive or campaign
 // │                                   failed not_found
-// │ L8   live                         deadline passed               → none; K13                    deadline_passed
+// │ L8   live                         deadline passed               → none; K13; then, as L1 would deadline_passed
+// │                                                                 (not stopping, no hold-off),
+// │                                                                 renew the same lease →
+// │                                                                 adopting (L9 or L7): etcd may
+// │                                                                 hold it still, with the lock
 // │ L9   adopting                     keepalive answered with TTL   → live, deadline from its send lease_adopted
 // │ L10  live                         N9, or S2                     revoke → releasing             crash_handover, shutdown
 // │ L11  releasing                    revoked, or failed not_found  → none                         released
@@ -300,6 +304,7 @@ private:
     void release_lease(cause why, std::string text);
     void adopt_lease(std::int64_t lease);
     void grant_exists();
+    void renew_to_adopt(std::int64_t lease, cause why, std::string text);
     std::int64_t new_lease_id();
     void keepalive_failed(failure kind, std::string const& detail);
     void read_key_at(time_point t, cause why, level lvl, std::string text);

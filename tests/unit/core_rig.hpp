@@ -243,7 +243,10 @@ struct rig {
     }
 
     // One wakeup of the core.
-    void step(bool healthy_etcd = false) { advance(core.next_wakeup() - now, healthy_etcd); }
+    void step(bool healthy_etcd = false) {
+        if (core.next_wakeup() == time_point::max()) BOOST_FAIL("the core waits for nothing but an answer; last step: " + listing());
+        advance(core.next_wakeup() - now, healthy_etcd);
+    }
 
     // Steps from wakeup to wakeup, calling `each` after every one, until `done`; fails
     // with what was expected, rather than hanging, when that takes too many wakeups.
@@ -252,6 +255,7 @@ struct rig {
         for (int i = 0; !done(); ++i) {
             if (i == 1000) BOOST_FAIL(std::string("expected ") + what + " within 1000 wakeups; last step: " + listing());
             step(healthy_etcd);
+            if (done()) return;  // before `each` answers its requests and replaces the step
             if (each) each();
         }
     }

@@ -233,7 +233,10 @@ BOOST_AUTO_TEST_CASE(surviving_lease_of_this_monitor_is_adopted_not_handed_over)
         r.fail_renewals("connection refused");
         if (r.signalled(SIGKILL)) r.feed(fact::nodeos_exited{"killed by signal 9"});
     });
-    // etcd is back with the old lease intact: a new lease, whose campaign finds the old one.
+    // Its renewal after the deadline (L8) goes unanswered too; etcd is then back with the old
+    // lease intact: a new lease, whose campaign finds the old one.
+    BOOST_TEST(r.expect<act::renew>("a renewal after the deadline").lease == old_lease);
+    r.fail_renewals("connection refused");
     r.step_until("a new grant", [&] { return r.find<act::grant>() != nullptr; });
     auto g = r.expect<act::grant>("a new grant");
     r.feed(fact::lease_granted{g.request, 70, r.p.ttl, r.now});
@@ -249,6 +252,30 @@ BOOST_AUTO_TEST_CASE(surviving_lease_of_this_monitor_is_adopted_not_handed_over)
     BOOST_TEST((*r.core.lease_deadline() == sent + r.p.ttl));
     r.feed(fact::campaign_answered{r.expect<act::campaign>("a campaign").request, false, 901,
                                lock_holder{"me", "inst-me", old_lease, {}}});
+    BOOST_TEST(r.core.holds_lock());
+}
+
+BOOST_AUTO_TEST_CASE(lease_alive_past_the_deadline_is_renewed_not_replaced) {
+    rig r;
+    r.become_active();
+    auto const old_lease = r.lease_id;
+    r.step_until("the lease presumed expired", [&] { return !r.core.has_lease(); }, [&] {
+        r.fail_renewals("timeout");
+        if (r.signalled(SIGKILL)) r.feed(fact::nodeos_exited{"killed by signal 9"});
+    });
+    // etcd answers again, the lease still alive (it counts from the last keepalive it
+    // handled): renewed, the lock still ours, and not a write to etcd on the way.
+    auto const k = r.expect<act::renew>("a renewal after the deadline");
+    BOOST_TEST(k.lease == old_lease);
+    BOOST_TEST(!r.find<act::grant>());
+    auto const sent = r.now;
+    r.now += 5ms;
+    r.feed(fact::keepalive_answered{k.request, r.p.ttl, sent});
+    BOOST_TEST((*r.core.lease_deadline() == sent + r.p.ttl));
+    BOOST_TEST(!r.find<act::release>());
+    // The campaign finds the key under this lease (K2).
+    r.feed(fact::campaign_answered{r.expect<act::campaign>("a campaign").request, false, 902,
+                                   lock_holder{"me", "inst-me", old_lease, {}}});
     BOOST_TEST(r.core.holds_lock());
 }
 

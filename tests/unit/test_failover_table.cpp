@@ -240,16 +240,49 @@ BOOST_AUTO_TEST_CASE(L7_lease_gone_kills_the_producer_and_asks_for_a_new_lease) 
     a.expect_commands({{"grant", cause::no_lease}});
 }
 
-BOOST_AUTO_TEST_CASE(L8_deadline_passed_drops_the_lease) {
+BOOST_AUTO_TEST_CASE(L8_deadline_passed_drops_the_lease_then_renews_it_to_adopt) {
     auto st = in_state{}.validator().renewing(12);
     rig r(st);
     r.tick_at(st.s.lease.deadline - 1ns);
     BOOST_TEST((r.state().lease.phase == lease_phase::live));
     r.tick_at(st.s.lease.deadline);
     r.expect_change(lease_phase::live, lease_phase::none, cause::deadline_passed);
-    r.expect_commands({{"grant", cause::no_lease}});
-    r.feed(fact::keepalive_answered{12, 10s, st.now});  // too late: forgotten
-    BOOST_TEST((r.state().lease.phase == lease_phase::granting));
+    r.expect_change(lease_phase::none, lease_phase::adopting, cause::deadline_passed);
+    auto const id = st.s.lease.id;
+    r.expect_commands({{"renew " + std::to_string(id), cause::deadline_passed}});
+    BOOST_TEST(!r.core.has_lease());
+    BOOST_TEST(!r.core.holds_lock());
+    auto const renew = r.expect<act::renew>("the renewal");
+    r.feed(fact::keepalive_answered{12, 10s, st.now});  // the late answer to the old keepalive: forgotten
+    BOOST_TEST((r.state().lease.phase == lease_phase::adopting));
+    // etcd still has it (L9): ours again, its deadline from this renewal's send.
+    auto const sent = r.now;
+    r.tick_at(r.now + 40ms);
+    r.feed(fact::keepalive_answered{renew.request, 10s, sent});
+    r.expect_change(lease_phase::adopting, lease_phase::live, cause::lease_adopted);
+    BOOST_TEST(r.state().lease.id == id);
+    BOOST_TEST((r.state().lease.deadline == sent + 10s));
+
+    // etcd has let it expire (L7): a new grant at once.
+    rig gone(st);
+    gone.tick_at(st.s.lease.deadline);
+    gone.feed(fact::request_failed{gone.expect<act::renew>("the renewal").request, failure::not_found, "requested lease not found"});
+    gone.expect_change(lease_phase::adopting, lease_phase::none, cause::lease_gone);
+    gone.expect_commands({{"grant", cause::no_lease}});
+
+    // Stopping, or held off (as L1): no renewal, and no grant.
+    auto stopping = in_state{}.lease_live().nodeos(nodeos_phase::stopping, mode::standby).stopping().renewing(12);
+    rig s(stopping);
+    s.tick_at(stopping.s.lease.deadline);
+    s.expect_change(lease_phase::live, lease_phase::none, cause::deadline_passed);
+    BOOST_TEST(!s.find<act::renew>());
+    BOOST_TEST(!s.find<act::grant>());
+    auto held = st;
+    held.s.hold_off_until = st.s.lease.deadline + 1s;
+    rig h(held);
+    h.tick_at(held.s.lease.deadline);
+    BOOST_TEST((h.state().lease.phase == lease_phase::none));
+    BOOST_TEST(!h.find<act::renew>());
 }
 
 BOOST_AUTO_TEST_CASE(L9_adopted_lease_is_live_once_renewed) {
@@ -713,7 +746,7 @@ BOOST_AUTO_TEST_CASE(F1_producer_without_the_lock_is_killed_at_once) {
     auto st = in_state{}.producer().renewing(12);
     rig late(st);
     late.tick_at(st.s.lease.deadline + 100ms);
-    late.expect_commands({{"grant", cause::no_lease}, {"SIGKILL", cause::fence_frozen}});
+    late.expect_commands({{"renew 7", cause::deadline_passed}, {"SIGKILL", cause::fence_frozen}});
 }
 
 BOOST_AUTO_TEST_CASE(F2_producer_not_renewed_is_stopped_gracefully_before_the_deadline) {
