@@ -73,6 +73,9 @@
 // │ K10  mine                         key written under another     → theirs; F1                   lock_taken
 // │                                   lease
 // │ K11  unknown, theirs              key written by another        → theirs                       lock_held_by_other
+// │                                   (by this monitor: a campaign  (by this monitor: nothing; the
+// │                                   etcd applied late, under a    next campaign decides, K2 or
+// │                                   lease it adopts or lost)      K5)
 // │ K12  lease live                   no open watch (at start, or   read the group's keys: the     reread_key
 // │                                   W2, W3 and the re-read due)   lock and the control keys
 // │ K13  mine                         lease lost or released        → unknown; F1                  lease_lost

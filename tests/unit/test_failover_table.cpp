@@ -449,6 +449,20 @@ BOOST_AUTO_TEST_CASE(K11_key_written_by_another_names_the_holder) {
     r.feed(fact::key_written{601, peer()});
     r.expect_change(lock_view::unknown, lock_view::theirs, cause::lock_held_by_other);
     r.expect_commands({});
+
+    // A campaign of this monitor's carried out late, seen while it adopts that lease past its
+    // deadline (L8): its own key, not another's; once the lease renews, a campaign finds the
+    // key under it (K2) and the lock is this node's.
+    auto st = in_state{}.validator().renewing(12);
+    rig late(st);
+    late.tick_at(st.s.lease.deadline);
+    auto const renew = late.expect<act::renew>("the renewal after the deadline");
+    late.feed(fact::key_written{602, lock_holder{me.node, me.instance, renew.lease, {}}});
+    BOOST_TEST((late.state().lock.view == lock_view::unknown));
+    late.feed(fact::keepalive_answered{renew.request, 10s, late.now});
+    auto const c = late.expect<act::campaign>("a campaign once the lease is ours again");
+    late.feed(fact::campaign_answered{c.request, false, 603, lock_holder{me.node, me.instance, renew.lease, {}}});
+    BOOST_TEST(late.core.holds_lock());
 }
 
 BOOST_AUTO_TEST_CASE(K12_every_node_reads_the_group_when_no_watch_is_open) {
