@@ -186,6 +186,10 @@ class Node:
                 f.write(str(value))
             os.replace(staging, path)
 
+    def nodeos_faulted(self, *names):
+        """Whether any of these nodeos faults is set now."""
+        return any(os.path.exists(os.path.join(self.control, n)) for n in names)
+
     def clear_nodeos_faults(self):
         for name in os.listdir(self.control):
             os.unlink(os.path.join(self.control, name))
