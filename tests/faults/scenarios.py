@@ -329,6 +329,7 @@ class Faults(Scenario):
         a, (b,) = self.start_nodes()
         pid = a.monitor.wait_nodeos_mode("producer", 1)
         etcd = self.cluster.members[0]
+        (before,) = etcd.get(self.group)
         t0 = time.monotonic_ns()
         etcd.kill()
         self.assert_fenced_before(a, pid, t0 + self.ttl * NS, self.ttl + 1)
@@ -338,7 +339,13 @@ class Faults(Scenario):
         producer = self.heal_and_check(lambda: None, expect=a)
         self.assertEqual(self.ledger.events("producing", node=b.name), [],
                          "B produced: a needless swap after the outage")
-        a.monitor.wait_for_log(r"earlier lease", 1)
+        # The lock is still the key A wrote before the outage, under the same lease: A
+        # renewed that lease (row L8, etcd back in time for its renewal past the deadline,
+        # or K5, found by a campaign under a new lease that A then gave back).
+        (after,) = etcd.get(self.group)
+        self.assertEqual((after["lease"], after["create_revision"]), (before["lease"], before["create_revision"]),
+                         f"the lock key after the outage is not the one A held before it: {after} against {before}")
+        a.monitor.wait_for_log(r"earlier lease|of this monitor is alive: it is ours again", 1)
         self.report("etcd down", f"{ms(healed - t0):.0f} ms; same producer after: {producer.name}")
 
     def test_etcd_sigterm_restart_short(self):
