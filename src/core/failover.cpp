@@ -253,12 +253,13 @@ void failover::on(fact::key_deleted const&) {
 
 // K10, K11
 void failover::on(fact::key_written const& f) {
-    if (s_.lease.phase == lease_phase::live && f.holder.lease == s_.lease.id) return;  // this node's own write
-    // Also its own: a campaign that etcd carried out late, under a lease this monitor is
-    // adopting (L8) or has given up. Never another's lock: the next campaign or read tells
-    // whether it is this monitor's (K2, K5). Taken for another's, the key would keep this
-    // node a standby behind itself, and its group without a producer.
-    if (!me_.instance.empty() && f.holder.instance == me_.instance) return;
+    // This monitor's own write: under its live lease, or by its instance under another (a
+    // campaign that etcd carried out late, under a lease it is adopting (L8) or gave up).
+    // Never another's lock: the next campaign or read tells whether it is this monitor's
+    // (K2, K5). Taken for another's, the key would keep this node a standby behind itself,
+    // and its group without a producer.
+    bool const own_lease = s_.lease.phase == lease_phase::live && f.holder.lease == s_.lease.id;
+    if (own_lease || (!me_.instance.empty() && f.holder.instance == me_.instance)) return;
     auto name = who(f.holder);
     if (s_.lock.view == lock_view::mine) {
         enter(lock_view::theirs, cause::lock_taken, level::warning, cat("lock lost: the lock key was taken by ", name));

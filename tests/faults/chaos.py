@@ -577,7 +577,9 @@ class Chaos:
         # A fault of the same round that stops a nodeos from signing (its head stalled, or
         # crashing as the producer) can strike the target after it was found ready: its
         # monitor then hands the lock on, rightly, and no block of it is to be expected.
-        unable = {n.name for n in self.nodes if n.nodeos_faulted("stall", "crash-producer-ms")}
+        def unable_to_sign():
+            return {n.name for n in self.nodes if n.nodeos_faulted("stall", "crash-producer-ms")}
+        unable = unable_to_sign()
         code, out, err = self.command(*args, timeout=20)
         if code == 0:
             line = out.strip().splitlines()[-1] if out.strip() else ""
@@ -587,8 +589,7 @@ class Chaos:
                 try:
                     self.ledger.wait_first_block(started, to, 3, f"{to} to produce")
                 except AssertionError:
-                    unable |= {n.name for n in self.nodes if n.nodeos_faulted("stall", "crash-producer-ms")}
-                    if to not in unable:
+                    if to not in unable | unable_to_sign():
                         self.violation("switchover reported done, its target never produced",
                                        f"a block of {to} after the command started", line, started)
             return "done"
