@@ -6,7 +6,7 @@
 //
 // Input: [decoder][status][body...]
 //   decoder: 'g' grant, 'k' keepalive, 'c' campaign, 'r' revoke/put/delete, 'R' range,
-//            't' time_to_live, 'e' decode_error, 'b' base64, 'a' authenticate,
+//            't' time_to_live, 's' a member's status, 'e' decode_error, 'b' base64, 'a' authenticate,
 //            'A' encode_authenticate of <user>\0<password> (other bytes: by value modulo 10)
 //   status:  '2' 200, '0' 400, '1' 401, '3' 403, '4' 404, '5' 503; other bytes b: 3 * b (0 to 765)
 // The client checks each answer against its request: the grant, keepalive and campaign are
@@ -117,11 +117,21 @@ void check_base64(std::string_view bytes) {
     }
 }
 
+// A member ID as the leader finder compares them: one spelling per member (decimal, no
+// leading zero, not zero), so that two answers of one member never look like two members.
+bool member_id(std::string const& id) {
+    return !id.empty() && id.size() <= 20 && id.find_first_not_of("0123456789") == std::string::npos && id[0] != '0';
+}
+
+void check_origin(answer_origin const& o) {
+    require(member_id(o.member_id) && o.raft_term > 0, "an answer's origin names a member and a term");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size) {
     if (size < 2) return 0;
-    char const which = nm::fuzz::decoder_of(data[0], "gkcrRtebaA");
+    char const which = nm::fuzz::decoder_of(data[0], "gkcrRtsebaA");
     int const status = status_of(data[1]);
     auto const body = nm::fuzz::as_text(data + 2, size - 2);
 
@@ -134,6 +144,13 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     case 'k':
         check(gateway::decode_keepalive(status, body, lease), status, [](keepalive_reply const& k) {
             require(!k.ttl_seconds || *k.ttl_seconds > 0, "a keepalive's TTL is positive or absent (lease gone)");
+            if (k.origin) check_origin(*k.origin);
+        });
+        break;
+    case 's':
+        check(gateway::decode_status(status, body), status, [](member_status const& s) {
+            check_origin(s.self);
+            require(s.leader_id.empty() || member_id(s.leader_id), "a leader is named by a member ID, or not at all");
         });
         break;
     case 'c':

@@ -257,6 +257,27 @@ BOOST_AUTO_TEST_CASE(rotation) {
     BOOST_TEST(describe(client.endpoints()[1]) == "127.0.0.1:" + std::to_string(server.port()));
 }
 
+BOOST_AUTO_TEST_CASE(a_request_to_a_chosen_endpoint_and_a_move) {
+    asio::io_context io;
+    fake_server server(io, [](fake_request const&) { return keep_alive("HTTP/1.1 200 OK", "{}"); });
+    auto client = make_client(io, {loopback(server.port()), loopback(closed_port()), loopback(server.port())});
+    auto to = [&](std::size_t endpoint) {
+        pending p;
+        client.request_to(endpoint, http_verb::post, "/v3/maintenance/status", "{}", {}, 2s, 1024, p.handler());
+        BOOST_REQUIRE_MESSAGE(run_until(io, [&] { return p.done(); }, 5s), "no answer in time");
+        return *p.result;
+    };
+    BOOST_TEST(answer_of(to(2)).endpoint_index == 2u);
+    // Another endpoint than the current one failing takes nothing from the current one.
+    BOOST_TEST(failure_of(to(1)).endpoint_index == 1u);
+    BOOST_TEST(client.current() == 0u);
+    client.move_to(2, "a test");
+    BOOST_TEST(client.current() == 2u);
+    BOOST_TEST(answer_of(send(io, client, http_verb::get, "/")).endpoint_index == 2u);
+    client.move_to(7, "out of range");  // ignored
+    BOOST_TEST(client.current() == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(no_endpoint_throws) {
     asio::io_context io;
     BOOST_CHECK_THROW(http_client(io, {}, {}, "test"), std::runtime_error);

@@ -5,7 +5,9 @@
 //        completion: decode the answer; a refused token: forget it, with_token() and
 //                    send() once more; move on from an endpoint that cannot serve;
 //                    call the caller's handler (unless closed)
-//   keepalive ─▶ send() at once, with the token there is (etcd does not check it)
+//   keepalive ─▶ send() at once, with the token there is (etcd does not check it); its
+//            answer's header (member, term) ─▶ leader_finder ─▶ a status question to a
+//            member (POST /v3/maintenance/status), or http_client::move_to the leader
 //   watch ─▶ with_token() ─▶ http_client::open_stream (POST /v3/watch): the chunked body
 //            ─▶ on_watch_data ─▶ line_splitter ─▶ decode_watch_line ─▶ on_message; its end ─▶ on_end
 //   with_token(): the token, or a wait, bounded by the caller's deadline, for the one
@@ -23,6 +25,7 @@
 #include <optional>
 #include <random>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -32,6 +35,7 @@
 
 #include "core/text.hpp"
 #include "etcd/gateway_json.hpp"
+#include "etcd/leader_finder.hpp"
 
 namespace nm {
 namespace {
@@ -56,6 +60,8 @@ constexpr auto refusal_hold = std::chrono::seconds(1);
 constexpr auto report_repeat = std::chrono::minutes(1);  // a lasting problem is told again this often
 constexpr std::size_t max_remembered_reports = 64;
 constexpr auto longest_timeout = std::chrono::hours(24);  // keeps now() + timeout from overflowing
+// A question for a member's status: off every deadline's path, so only bounded.
+constexpr auto status_timeout = std::chrono::seconds(2);
 
 etcd_error to_error(http_failure const& f) {
     switch (f.what) {
@@ -172,7 +178,8 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
           credentials_(std::move(credentials)),
           debug_(debug),
           report_(std::move(report)),
-          http_(io, std::move(endpoints), files, "etcd", std::move(debug)) {}
+          http_(io, std::move(endpoints), files, "etcd", std::move(debug)),
+          leader_(http_.endpoints().size()) {}
 
     bool authenticating() const { return !credentials_.empty(); }
 
@@ -221,6 +228,10 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
         }
         auto const& a = std::get<http_answer>(r);
         auto result = p->decode(a.status, a.body);
+        if constexpr (std::is_same_v<T, keepalive_reply>) {
+            if (auto const* reply = std::get_if<keepalive_reply>(&result); reply && reply->origin)
+                follow(leader_.answered(a.endpoint_index, *reply->origin, http_.current()));
+        }
         if (auto* e = std::get_if<etcd_error>(&result)) {
             if (may_resend && gateway::token_refused(*e)) return resend(p, generation, nm::describe(*e));
             // "no leader", "timed out": another member may do better.
@@ -253,6 +264,31 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
             return etcd_error{etcd_error::kind::refused_credentials, e.http_status, e.grpc_code, text};
         }
         return e;
+    }
+
+    // --- the leader ---
+
+    void follow(std::optional<leader_finder::step> step) {
+        if (!step) return;
+        if (step->what == leader_finder::step::kind::move) {
+            return http_.move_to(step->endpoint, cat("member ", leader_.leader(), " leads (term ", leader_.term(), ")"));
+        }
+        auto const e = step->endpoint;
+        net::header_fields headers;
+        if (!token_.empty()) headers.emplace_back("Authorization", token_);
+        http_.request_to(e, http_verb::post, "/v3/maintenance/status", "{}", std::move(headers), status_timeout,
+                         max_answer_body, [weak = weak_from_this(), e](http_result r) {
+                             auto self = weak.lock();
+                             if (!self || self->closed_) return;
+                             std::optional<member_status> answer;
+                             if (auto const* a = std::get_if<http_answer>(&r)) {
+                                 auto decoded = gateway::decode_status(a->status, a->body);
+                                 if (auto* s = std::get_if<member_status>(&decoded)) answer = std::move(*s);
+                                 else self->debug_(cat("etcd status of ", self->endpoint_name(e), ": ",
+                                                       nm::describe(std::get<etcd_error>(decoded))));
+                             }
+                             self->follow(self->leader_.status(e, answer, self->http_.current()));
+                         });
     }
 
     // --- the token ---
@@ -566,6 +602,7 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
     debug_sink debug_;
     report_sink report_;
     net::http_client http_;
+    leader_finder leader_;                // where keepalives cost etcd least
     bool closed_ = false;                 // no handler is called once set
     std::shared_ptr<watch_state> watch_;  // the current watch, if any
 

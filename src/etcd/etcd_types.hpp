@@ -47,9 +47,23 @@ struct lease_time_left {
     std::optional<std::int64_t> ttl_seconds;
 };
 
+// Which member answered, and in which raft term: every answer's header says it.
+struct answer_origin {
+    std::string member_id;  // decimal, as etcd writes it (a 64-bit unsigned number)
+    std::int64_t raft_term = 0;
+};
+
 struct keepalive_reply {
     // Absent when etcd no longer knows the lease: the lease is gone.
     std::optional<std::int64_t> ttl_seconds;
+    // Absent when the header is missing or unreadable: the renewal counts all the same.
+    std::optional<answer_origin> origin;
+};
+
+// A member's own view (POST /v3/maintenance/status).
+struct member_status {
+    answer_origin self;
+    std::string leader_id;  // empty: the member knows no leader
 };
 
 // One key-value as etcd stores it.

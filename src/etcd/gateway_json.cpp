@@ -124,6 +124,25 @@ std::string string_field(json const& object, char const* name) {
     return value->get<std::string>();
 }
 
+// A member ID: a 64-bit unsigned number, written as a decimal string. Empty when absent or
+// zero (etcd's "no member": a status answer's leader while there is none).
+std::string member_id_field(json const& object, char const* name) {
+    auto const* value = member(object, name);
+    if (!value) return {};
+    std::uint64_t id = 0;
+    if (value->is_number_unsigned()) {
+        id = value->get<std::uint64_t>();
+    } else if (value->is_string()) {
+        auto const& text = value->get_ref<std::string const&>();
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+        if (ec != std::errc() || end != text.data() + text.size() || text.empty())
+            throw bad_shape{cat("field '", name, "' is not a member ID")};
+    } else {
+        throw bad_shape{cat("field '", name, "' is not a member ID")};
+    }
+    return id == 0 ? std::string() : std::to_string(id);
+}
+
 // Keys and values are base64 on the wire.
 std::string bytes_field(json const& object, char const* name) {
     auto decoded = base64_decode(string_field(object, name));
@@ -159,6 +178,18 @@ json const& array_field(json const& object, char const* name) {
 json const& expect_object(json const& value, char const* what) {
     if (!value.is_object()) throw bad_shape{cat(what, " is not an object")};
     return value;
+}
+
+// Who answered, from an answer's header; nullopt when it does not say.
+std::optional<answer_origin> origin_of(json const& answer) {
+    try {
+        auto const& header = object_field(answer, "header");
+        answer_origin origin{member_id_field(header, "member_id"), int_field(header, "raft_term")};
+        if (origin.member_id.empty() || origin.raft_term <= 0) return std::nullopt;
+        return origin;
+    } catch (bad_shape const&) {
+        return std::nullopt;
+    }
 }
 
 key_value read_kv(json const& object) {
@@ -405,8 +436,7 @@ etcd_result<keepalive_reply> decode_keepalive(int http_status, std::string_view 
             return malformed(cat("keepalive answer for lease ", id, ", not for lease ", lease), line);
         // etcd answers a lease it no longer knows with no TTL: the lease is gone.
         auto ttl = int_field(r, "TTL");
-        if (ttl <= 0) return keepalive_reply{std::nullopt};
-        return keepalive_reply{ttl};
+        return keepalive_reply{ttl > 0 ? std::optional(ttl) : std::nullopt, origin_of(r)};
     });
 }
 
@@ -459,6 +489,15 @@ etcd_result<lease_time_left> decode_time_to_live(int http_status, std::string_vi
         auto ttl = int_field(doc, "TTL");  // -1 for a lease that is gone
         if (ttl < 0) return lease_time_left{};
         return lease_time_left{ttl};
+    });
+}
+
+etcd_result<member_status> decode_status(int http_status, std::string_view body) {
+    if (!is_success(http_status)) return decode_error(http_status, body);
+    return decode<member_status>(body, [&](json const& doc) -> etcd_result<member_status> {
+        auto self = origin_of(doc);
+        if (!self) return malformed("status answer without the member's ID and term", body);
+        return member_status{std::move(*self), member_id_field(doc, "leader")};
     });
 }
 

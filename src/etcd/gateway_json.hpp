@@ -46,6 +46,8 @@ etcd_result<campaign_reply> decode_campaign(int http_status, std::string_view bo
 etcd_result<std::monostate> decode_revoke(int http_status, std::string_view body);
 etcd_result<range_reply> decode_range(int http_status, std::string_view body);
 etcd_result<lease_time_left> decode_time_to_live(int http_status, std::string_view body);
+// POST /v3/maintenance/status {}: the member's ID and term (required) and its leader's ID.
+etcd_result<member_status> decode_status(int http_status, std::string_view body);
 // The error a non-2xx answer stands for (used for a watch that is refused before it streams).
 etcd_error decode_error(int http_status, std::string_view body);
 

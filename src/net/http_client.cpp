@@ -353,12 +353,13 @@ struct http_client::impl : std::enable_shared_from_this<impl> {
         if (any_tls) tls_ = make_tls_context(files);
     }
 
-    void request(http_verb verb, std::string target, std::string body, header_fields headers, timeout t,
-                 std::size_t max_body, handler done) {
+    // to: an endpoint of the caller's choosing; nullopt: the current one.
+    void request(std::optional<std::size_t> to, http_verb verb, std::string target, std::string body,
+                 header_fields headers, timeout t, std::size_t max_body, handler done) {
         if (closed_) return;
         auto self = shared_from_this();
         asio::co_spawn(io_,
-                       exchange(self, verb, std::move(target), std::move(body), std::move(headers), max_body,
+                       exchange(self, to, verb, std::move(target), std::move(body), std::move(headers), max_body,
                                 deadline_after(t)),
                        [self, done = std::move(done)](std::exception_ptr ep, http_result r) {
                            if (self->closed_) return;
@@ -367,14 +368,15 @@ struct http_client::impl : std::enable_shared_from_this<impl> {
                        });
     }
 
-    // One request: on the current endpoint, with one retry when a reused connection
-    // turns out to have been closed by the server while idle.
-    static asio::awaitable<http_result> exchange(std::shared_ptr<impl> self, http_verb verb, std::string target,
-                                                 std::string body, header_fields headers, std::size_t max_body,
+    // One request: on the current endpoint (or `to`), with one retry when a reused
+    // connection turns out to have been closed by the server while idle.
+    static asio::awaitable<http_result> exchange(std::shared_ptr<impl> self, std::optional<std::size_t> to,
+                                                 http_verb verb, std::string target, std::string body,
+                                                 header_fields headers, std::size_t max_body,
                                                  steady::time_point deadline) {
         co_await asio::post(self->io_, asio::use_awaitable);  // never complete inside the caller's call
         if (self->closed_) co_return canceled();
-        auto const index = self->current_;
+        auto const index = to && *to < self->endpoints_.size() ? *to : self->current_;
         auto const& ep = self->endpoints_[index];
         auto const req = make_request(verb, ep, target, std::move(body), headers);
         auto conn = self->take_idle(index);
@@ -430,9 +432,14 @@ struct http_client::impl : std::enable_shared_from_this<impl> {
     // Moves on to the next endpoint, unless another failure already did.
     void rotate_from(std::size_t failed, std::string const& reason) {
         if (failed != current_ || endpoints_.size() < 2) return;
-        current_ = (current_ + 1) % endpoints_.size();
-        debug_(cat(name_, " endpoint ", describe(endpoints_[failed]), " failed (", reason, "); switching to ",
-                   describe(endpoints_[current_])));
+        switch_to((current_ + 1) % endpoints_.size(), cat("endpoint ", describe(endpoints_[failed]), " failed (",
+                                                          reason, ")"));
+    }
+
+    void switch_to(std::size_t index, std::string const& reason) {
+        if (index == current_ || index >= endpoints_.size()) return;
+        current_ = index;
+        debug_(cat(name_, " ", reason, "; switching to ", describe(endpoints_[current_])));
         std::erase_if(idle_, [&](auto const& c) {
             if (c->endpoint_index == current_) return false;
             c->close();
@@ -597,12 +604,19 @@ http_client::~http_client() {
 
 void http_client::request(http_verb verb, std::string target, std::string body, timeout t, std::size_t max_body,
                           handler done) {
-    impl_->request(verb, std::move(target), std::move(body), {}, t, max_body, std::move(done));
+    impl_->request(std::nullopt, verb, std::move(target), std::move(body), {}, t, max_body, std::move(done));
 }
 
 void http_client::request(http_verb verb, std::string target, std::string body, header_fields headers, timeout t,
                           std::size_t max_body, handler done) {
-    impl_->request(verb, std::move(target), std::move(body), std::move(headers), t, max_body, std::move(done));
+    impl_->request(std::nullopt, verb, std::move(target), std::move(body), std::move(headers), t, max_body,
+                   std::move(done));
+}
+
+void http_client::request_to(std::size_t endpoint, http_verb verb, std::string target, std::string body,
+                             header_fields headers, timeout t, std::size_t max_body, handler done) {
+    impl_->request(endpoint, verb, std::move(target), std::move(body), std::move(headers), t, max_body,
+                   std::move(done));
 }
 
 http_stream http_client::open_stream(stream_request request, stream_handlers handlers) {
@@ -614,6 +628,8 @@ std::vector<http_endpoint> const& http_client::endpoints() const { return impl_-
 std::size_t http_client::current() const { return impl_->current_; }
 
 void http_client::rotate_from(std::size_t failed, std::string const& reason) { impl_->rotate_from(failed, reason); }
+
+void http_client::move_to(std::size_t endpoint, std::string const& reason) { impl_->switch_to(endpoint, reason); }
 
 void http_client::close() { impl_->close(); }
 

@@ -5,7 +5,8 @@
 // Beast, Asio and OpenSSL live in http_client.cpp alone; this header keeps them out of the
 // files that use the client.
 //
-//   request()     ─▶ an idle keep-alive connection to endpoints[current] or a new one
+//   request()     ─▶ an idle keep-alive connection to endpoints[current] (request_to():
+//                    to the endpoint given) or a new one
 //                    ─▶ one request, one answer (or a failure) before the deadline
 //   open_stream() ─▶ a connection of its own ─▶ the body of a chunked 200, as it arrives
 //
@@ -162,6 +163,11 @@ public:
     void request(http_verb verb, std::string target, std::string body, header_fields headers, timeout t,
                  std::size_t max_body, handler done);
 
+    // The same, to endpoints()[endpoint] whichever is current (out of range: the current
+    // one). Its failure moves the client on only if that endpoint is the current one.
+    void request_to(std::size_t endpoint, http_verb verb, std::string target, std::string body,
+                    header_fields headers, timeout t, std::size_t max_body, handler done);
+
     // Opens a stream to the current endpoint. It is not moved on from when the stream
     // fails: its owner decides whether the failure blames the endpoint.
     http_stream open_stream(stream_request request, stream_handlers handlers);
@@ -170,6 +176,9 @@ public:
     std::size_t current() const;  // the endpoint new requests and streams go to
     // Moves on to the next endpoint, unless another failure already moved on from `failed`.
     void rotate_from(std::size_t failed, std::string const& reason);
+    // Sends new requests and streams to endpoints()[endpoint] from now on (reason: why, for
+    // the debug log). Open streams stay where they are.
+    void move_to(std::size_t endpoint, std::string const& reason);
 
     // Cancels every request and stream; no handler is called after this.
     void close();

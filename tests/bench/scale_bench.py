@@ -196,6 +196,13 @@ def part_scale(args, n, out):
         cluster = part.start_cluster()
         part.watch = LockWatch(part.workdir, cluster.urls[0], "s", "t")
         fleet = part.fleet(block_ms=args.scale_block_ms)
+        leader = cluster.leader()
+        if args.attach != "all":
+            # Every monitor on one member: the leader, or a follower that forwards each
+            # renewal to it (what attaching to the leader would save).
+            member = next(m for m in cluster.members if (m.name == leader) == (args.attach == "leader"))
+            fleet.endpoints = [member.url]
+            say(f"  every monitor attached to {member.name} only (the leader is {leader})")
         groups = [f"s{i:04d}" for i in range(1, n // 2 + 1)]
         nodes_by_group = {}
         for g in groups:
@@ -206,6 +213,7 @@ def part_scale(args, n, out):
         mem_cluster = mem_available_kb()
         r = part.results
         r["n"] = n
+        r["attach"], r["leader"] = args.attach, leader
         r["load_before"] = loadavg()
 
         # Start: every monitor at once (as fast as this process can spawn them), or paced.
@@ -237,12 +245,13 @@ def part_scale(args, n, out):
         w = Window(cluster, fleet.monitor_pids(), fleet.stub_pids())
         time.sleep(args.idle_seconds)
         r["idle"] = w.close()
+        r["idle"]["leader"] = cluster.leader()  # it may have moved under the start's load
         r["memory"] = memory_figures(fleet, cluster)
         r["mem_available_mb"] = {"before": mem_before / 1024, "etcd_started": mem_cluster / 1024,
                                  "fleet_settled": mem_available_kb() / 1024}
         m = r["memory"]
         used = (mem_cluster - mem_available_kb()) / 1024
-        say(f"  idle {describe_window(r['idle'])}")
+        say(f"  idle {describe_window(r['idle'])}; etcd's leader {r['idle']['leader']}")
         say(f"  memory: each monitor {m['monitor_private_kb_median']:.0f} kB private (median; max "
             f"{m['monitor_private_kb_max']:.0f}; RSS {m['monitor_rss_kb_median']:.0f} kB, PSS "
             f"{m['monitor_pss_kb_median']:.0f} kB), each stub {m['stub_private_kb_median']:.0f} kB; "
@@ -678,6 +687,8 @@ def main():
                         "would take a core of this machine by themselves)")
     p.add_argument("--paused-block-ms", type=int, default=50, help="the block interval in paused mode")
     p.add_argument("--fraction", type=float, default=0.1, help="scale: share of the producers signalled at once")
+    p.add_argument("--attach", choices=["all", "leader", "follower"], default="all",
+                   help="scale: give each monitor every member (all), or only the leader or a follower")
     p.add_argument("--idle-seconds", type=float, default=30, help="scale: the idle window")
     p.add_argument("--event-window", type=float, default=5, help="scale: seconds measured from the SIGTERMs")
     p.add_argument("--quiesce", type=float, default=5, help="seconds of rest before a measurement")

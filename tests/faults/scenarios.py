@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -600,6 +601,95 @@ class ClusterFaults(Scenario):
         self.heal_and_check(self.cluster.heal, bound=2 * self.ttl + LIVENESS_SLACK,
                             why="a leader change extends leases by up to a TTL")
         self.report("takeovers while the leader was cut off", during or "none")
+
+    def keepalives_by_member(self):
+        """LeaseKeepAlive RPCs each member has served (the gateway's renewals; a renewal a
+        follower passes on to the leader is counted by the follower alone)."""
+        counts = {}
+        for m in self.cluster.members:
+            with urllib.request.urlopen(m.url + "/metrics", timeout=2) as r:
+                text = r.read().decode()
+            counts[m.name] = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                                 if line.startswith("grpc_server_started_total{")
+                                 and 'grpc_method="LeaseKeepAlive"' in line)
+        return counts
+
+    def wait_keepalives_only_to(self, member, bound, what):
+        """Waits until, over a window of two renew intervals, every keepalive went to
+        `member` (each monitor renews at least once in it); returns when that window began."""
+        window = 2 * self.ttl / 3
+        deadline = time.monotonic() + bound
+        while True:
+            began = time.monotonic_ns()
+            before = self.keepalives_by_member()
+            time.sleep(window)
+            after = self.keepalives_by_member()
+            served = {name: after[name] - before[name] for name in after}
+            others = sum(n for name, n in served.items() if name != member.name)
+            if served[member.name] >= 2 and others == 0:
+                return began
+            if time.monotonic() > deadline:
+                self.fail(f"keepalives {what}: expected all of them at the leader {member.name} within "
+                          f"{bound:.1f} s; the last {window:.1f} s served {served}")
+
+    def test_cluster_keepalives_follow_the_leader(self):
+        """Each monitor renews its lease at the etcd leader, where a renewal costs etcd least
+        (a follower passes each one on): within a few renewals of its start, and within a
+        few after the leadership moves to another member. The producer produces on."""
+        a, (b,) = self.start_nodes()
+        pid = a.monitor.wait_nodeos_mode("producer", 2)
+        t0 = time.monotonic_ns()
+        leader = self.cluster.leader()
+        found = self.wait_keepalives_only_to(leader, 3 * self.ttl, "after the start")
+        target = next(m for m in self.cluster.members if m is not leader)
+        target_id, _ = target.status()
+        leader.request("/v3/maintenance/transfer-leadership", {"targetID": target_id})
+        moved = time.monotonic_ns()
+        self.assertIs(self.cluster.leader(), target, "the leadership moved as asked")
+        followed = self.wait_keepalives_only_to(target, 3 * self.ttl, "after the leadership moved")
+        self.assertEqual(self.ledger.events("start", after=t0), [], "no nodeos started on the way")
+        self.assertTrue(pid_alive(pid), f"{a.name}'s producer (pid {pid}) runs on")
+        self.assert_no_overlap()
+        self.report("every keepalive at the leader", f"from {ms(found - t0):.0f} ms after both produced and "
+                    f"validated; at the new leader {ms(followed - moved):.0f} ms after it took over "
+                    f"(windows of {2 * self.ttl / 3:.1f} s)")
+
+    def test_cluster_leader_out_of_one_monitors_reach(self):
+        """The producer's link to the etcd leader cut, the cluster whole: it renews through
+        a follower and never moves its renewals to a leader it cannot reach (a renewal that
+        hangs would cost a fence); it asks the leader's endpoint for its status now and
+        then, off every deadline's path, and produces on, unfenced. Once the link heals, its
+        renewals move to the leader within about ten renewals."""
+        first = self.cluster.members[0]  # the endpoint each monitor starts with
+        leader = self.cluster.leader()
+        if leader is first:
+            target_id, _ = self.cluster.members[1].status()
+            first.request("/v3/maintenance/transfer-leadership", {"targetID": target_id})
+            leader = self.cluster.leader()
+            self.assertIsNot(leader, first, "the leadership moved off the first endpoint")
+        a = self.node("node-a")
+        leader_link = a.link.proxies[self.cluster.members.index(leader)]
+        leader_link.set("blackhole")
+        self.assertIs(self.wait_producer(self.ttl + 10), a)
+        pid = a.monitor.wait_producing(5)
+        self.node("node-b").monitor.wait_standby(self.ttl + 5)
+        switch_to_leader = re.compile(r"leads \(term \d+\); switching to 127\.0\.0\.1:" + str(leader_link.port))
+        mark = a.monitor.log_mark()
+        renewals = 12  # past the ten after which the leader's endpoint is asked again
+        hold(lambda: pid_alive(pid) and not switch_to_leader.search(a.monitor.log_text())
+             and "keepalive failed" not in a.monitor.log_text(mark),
+             renewals * self.ttl / 3, f"{a.name} producing, renewing through a follower, never moved to the "
+                                      f"leader it cannot reach")
+        asked = len(re.findall(r"/v3/maintenance/status failed: .*127\.0\.0\.1:" + str(leader_link.port),
+                               a.monitor.log_text()))
+        self.assertGreaterEqual(asked, 2, "the leader's endpoint asked at the start and again after ten renewals")
+        healed = time.monotonic_ns()
+        leader_link.heal()
+        a.monitor.wait_for_log(switch_to_leader.pattern, 11 * self.ttl / 3 + 3, since=mark)
+        self.assertTrue(pid_alive(pid), f"{a.name}'s producer (pid {pid}) runs on")
+        self.assert_no_overlap()
+        self.report("renewals at the leader after the link healed",
+                    f"{ms(time.monotonic_ns() - healed):.0f} ms; status questions to it while cut: {asked}")
 
     def test_cluster_quorum_lost(self):
         """Two of three members SIGKILLed (the followers): requests to the leader left

@@ -27,7 +27,8 @@ void require_malformed(etcd_result<T> const& r) {
     BOOST_TEST((error_of(r).what == etcd_error::kind::malformed));
 }
 
-// The header every answer carries; cluster and member ids exceed int64 and are never read.
+// The header every answer carries; cluster and member IDs exceed int64: a member ID is
+// read as the decimal text it is (a keepalive's, to find the leader), the cluster's never.
 std::string const header =
     R"("header":{"cluster_id":"16862965869899335621","member_id":"17548468176109369136","revision":"7","raft_term":"2"})";
 
@@ -262,6 +263,49 @@ BOOST_AUTO_TEST_CASE(keepalive_answer) {
     auto k = value_of(decode_keepalive(200, body, 737642626313819656));
     BOOST_REQUIRE(k.ttl_seconds.has_value());
     BOOST_TEST(*k.ttl_seconds == 5);
+}
+
+BOOST_AUTO_TEST_CASE(keepalive_answer_names_its_member_and_term) {
+    auto body = R"({"result":{)" + header + R"(,"ID":"1","TTL":"5"}})" + "\n";
+    auto origin = value_of(decode_keepalive(200, body, 1)).origin;
+    BOOST_REQUIRE(origin.has_value());
+    BOOST_TEST(origin->member_id == "17548468176109369136");
+    BOOST_TEST(origin->raft_term == 2);
+    // A header missing or odd takes nothing from the renewal: it only says nothing of the member.
+    for (std::string h : {"", R"("header":{"raft_term":"2"},)", R"("header":{"member_id":"7"},)",
+                          R"("header":{"member_id":"-7","raft_term":"2"},)", R"("header":{"member_id":"x","raft_term":"2"},)",
+                          R"("header":{"member_id":"18446744073709551616","raft_term":"2"},)",
+                          R"("header":{"member_id":true,"raft_term":"2"},)", R"("header":"x",)",
+                          R"("header":{"member_id":"0","raft_term":"2"},)"}) {
+        auto k = value_of(decode_keepalive(200, R"({"result":{)" + h + R"("ID":"1","TTL":"5"}})", 1));
+        BOOST_TEST(*k.ttl_seconds == 5);
+        BOOST_TEST(!k.origin.has_value(), h);
+    }
+    // A number is read as the same ID; leading zeros do not make another member.
+    auto k = value_of(decode_keepalive(200, R"({"result":{"header":{"member_id":"007","raft_term":3},"ID":"1","TTL":"5"}})", 1));
+    BOOST_REQUIRE(k.origin.has_value());
+    BOOST_TEST(k.origin->member_id == "7");
+    BOOST_TEST(k.origin->raft_term == 3);
+}
+
+BOOST_AUTO_TEST_CASE(status_answer) {
+    // As etcd 3.4.23 answers POST /v3/maintenance/status {}.
+    auto s = value_of(decode_status(200, R"({)" + header + R"(,"version":"3.4.23","dbSize":"24576",)"
+                                         R"("leader":"10276657743932975437","raftIndex":"5","raftTerm":"2"})"));
+    BOOST_TEST(s.self.member_id == "17548468176109369136");
+    BOOST_TEST(s.self.raft_term == 2);
+    BOOST_TEST(s.leader_id == "10276657743932975437");
+    // No leader (an election, a member cut off): etcd writes 0, or nothing.
+    BOOST_TEST(value_of(decode_status(200, R"({)" + header + R"(,"leader":"0"})")).leader_id.empty());
+    BOOST_TEST(value_of(decode_status(200, R"({)" + header + R"(})")).leader_id.empty());
+    // The member and its term are required; anything else is an error, never a guess.
+    require_malformed(decode_status(200, R"({"leader":"1"})"));
+    require_malformed(decode_status(200, R"({"header":{"member_id":"1"},"leader":"1"})"));
+    require_malformed(decode_status(200, R"({)" + header + R"(,"leader":"x"})"));
+    require_malformed(decode_status(200, R"({)" + header + R"(,"leader":["1"]})"));
+    require_malformed(decode_status(200, "[]"));
+    require_malformed(decode_status(200, "{"));
+    BOOST_TEST(error_of(decode_status(401, R"({"error":"etcdserver: invalid auth token","code":16})")).grpc_code == 16);
 }
 
 BOOST_AUTO_TEST_CASE(keepalive_without_ttl_means_lease_gone) {
