@@ -680,9 +680,10 @@ class ClusterFaults(Scenario):
              and "keepalive failed" not in a.monitor.log_text(mark),
              renewals * self.ttl / 3, f"{a.name} producing, renewing through a follower, never moved to the "
                                       f"leader it cannot reach")
-        asked = len(re.findall(r"/v3/maintenance/status failed: .*127\.0\.0\.1:" + str(leader_link.port),
-                               a.monitor.log_text()))
-        self.assertGreaterEqual(asked, 2, "the leader's endpoint asked at the start and again after ten renewals")
+        question_failed = r"/v3/maintenance/status failed: .*127\.0\.0\.1:" + str(leader_link.port)
+        wait_until(lambda: len(re.findall(question_failed, a.monitor.log_text())) >= 2, 11 * self.ttl / 3 + 3,
+                   "the leader's endpoint asked at the start and again within ten renewals")
+        asked = len(re.findall(question_failed, a.monitor.log_text()))
         healed = time.monotonic_ns()
         leader_link.heal()
         a.monitor.wait_for_log(switch_to_leader.pattern, 11 * self.ttl / 3 + 3, since=mark)
