@@ -206,9 +206,7 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
     void send(std::shared_ptr<pending<T>> const& p) {
         auto const generation = token_generation_;
         bool const with_token = !token_.empty();
-        net::header_fields headers;
-        if (with_token) headers.emplace_back("Authorization", token_);  // the raw token: "Bearer x" is refused
-        http_.request(http_verb::post, p->target, p->body, std::move(headers), time_left(p->deadline), max_answer_body,
+        http_.request(http_verb::post, p->target, p->body, token_fields(), time_left(p->deadline), max_answer_body,
                       [weak = weak_from_this(), p, generation, with_token](http_result r) {
                           auto self = weak.lock();
                           if (!self || self->closed_) return;
@@ -274,9 +272,7 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
             return http_.move_to(step->endpoint, cat("member ", leader_.leader(), " leads (term ", leader_.term(), ")"));
         }
         auto const e = step->endpoint;
-        net::header_fields headers;
-        if (!token_.empty()) headers.emplace_back("Authorization", token_);
-        http_.request_to(e, http_verb::post, "/v3/maintenance/status", "{}", std::move(headers), status_timeout,
+        http_.request_to(e, http_verb::post, "/v3/maintenance/status", "{}", token_fields(), status_timeout,
                          max_answer_body, [weak = weak_from_this(), e](http_result r) {
                              auto self = weak.lock();
                              if (!self || self->closed_) return;
@@ -292,6 +288,12 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
     }
 
     // --- the token ---
+
+    // The token there is, as etcd wants it: the raw token ("Bearer x" is refused).
+    net::header_fields token_fields() const {
+        if (token_.empty()) return {};
+        return {{"Authorization", token_}};
+    }
 
     // The token that `generation` named is refused: the next request gets a new one. A
     // newer token (another request already got one) is kept and tried.
@@ -476,7 +478,7 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
         stream_request rq{"watch", http_verb::post, "/v3/watch",
                           gateway::encode_watch(w->key, w->range_end, w->start_revision), watch_open_timeout,
                           max_error_body};
-        if (w->with_token) rq.headers.emplace_back("Authorization", token_);
+        rq.headers = token_fields();
         std::weak_ptr<impl> weak_self = weak_from_this();
         std::weak_ptr<watch_state> weak_watch = w;
         w->stream = http_.open_stream(

@@ -49,6 +49,8 @@ public:
 private:
     std::optional<step> go_to_leader(std::size_t current, std::optional<std::size_t> just_answered);
     std::optional<step> ask_next(std::size_t first, bool unknown_only = false);
+    std::optional<step> ask(std::size_t endpoint);
+    std::optional<step> attempted(std::optional<step> s);
     void new_round(std::int64_t term);
 
     std::vector<std::string> members_;  // the member ID behind each endpoint, empty while unknown

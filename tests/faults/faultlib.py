@@ -16,7 +16,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from harness import (  # noqa: E402,F401
-    MONITOR, Etcd, Ledger, Monitor, WorkdirCase, free_port, hold, make_config_dirs, ms,
+    MONITOR, Etcd, Ledger, Monitor, WorkdirCase, free_port, hold, make_config_dirs, metric_samples, ms,
     pid_alive, reap_orphans, stop_monitors, wait_single_producer, wait_until)
 from proxy import Proxy  # noqa: E402
 

@@ -18,7 +18,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from faultlib import (  # noqa: E402
-    NS, FaultCase, hold, ledger_excerpt, ms, pid_alive, sigterm_and_time, wait_until)
+    NS, FaultCase, hold, ledger_excerpt, metric_samples, ms, pid_alive, sigterm_and_time, wait_until)
 
 # How long after a heal exactly one node must produce, beyond the TTL: time for the old
 # lease to run out in etcd (its lessor checks every 500 ms), for the watch to report it,
@@ -608,10 +608,9 @@ class ClusterFaults(Scenario):
         counts = {}
         for m in self.cluster.members:
             with urllib.request.urlopen(m.url + "/metrics", timeout=2) as r:
-                text = r.read().decode()
-            counts[m.name] = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                                 if line.startswith("grpc_server_started_total{")
-                                 and 'grpc_method="LeaseKeepAlive"' in line)
+                samples = metric_samples(r.read().decode())
+            counts[m.name] = sum(v for k, v in samples.items() if k.startswith("grpc_server_started_total{")
+                                 and 'grpc_method="LeaseKeepAlive"' in k)
         return counts
 
     def wait_keepalives_only_to(self, member, bound, what):
