@@ -257,34 +257,25 @@ BOOST_AUTO_TEST_CASE(rotation) {
     BOOST_TEST(describe(client.endpoints()[1]) == "127.0.0.1:" + std::to_string(server.port()));
 }
 
-BOOST_AUTO_TEST_CASE(a_request_to_a_chosen_endpoint_and_its_connections) {
+BOOST_AUTO_TEST_CASE(a_request_to_a_chosen_endpoint_and_a_move) {
     asio::io_context io;
-    auto ok = [](fake_request const&) { return keep_alive("HTTP/1.1 200 OK", "{}"); };
-    fake_server current(io, ok), chosen(io, ok);
-    auto client = make_client(io, {loopback(current.port()), loopback(closed_port()), loopback(chosen.port())});
-    auto to = [&](std::optional<std::size_t> endpoint) {
+    fake_server server(io, [](fake_request const&) { return keep_alive("HTTP/1.1 200 OK", "{}"); });
+    auto client = make_client(io, {loopback(server.port()), loopback(closed_port()), loopback(server.port())});
+    auto to = [&](std::size_t endpoint) {
         pending p;
-        client.request_to(endpoint, http_verb::post, "/v3/lease/keepalive", "{}", {}, 2s, 1024, p.handler());
+        client.request_to(endpoint, http_verb::post, "/v3/maintenance/status", "{}", {}, 2s, 1024, p.handler());
         BOOST_REQUIRE_MESSAGE(run_until(io, [&] { return p.done(); }, 5s), "no answer in time");
         return *p.result;
     };
     BOOST_TEST(answer_of(to(2)).endpoint_index == 2u);
-    BOOST_TEST(answer_of(to(std::nullopt)).endpoint_index == 0u);
-    BOOST_TEST(answer_of(to(7)).endpoint_index == 0u);  // out of range: the current one
     // Another endpoint than the current one failing takes nothing from the current one.
     BOOST_TEST(failure_of(to(1)).endpoint_index == 1u);
     BOOST_TEST(client.current() == 0u);
-    // A connection to another endpoint than the current one is not kept, unless asked.
-    BOOST_TEST(answer_of(to(2)).endpoint_index == 2u);
-    BOOST_TEST(chosen.connections == 2);
-    client.keep_connections_to(2);
-    for (int i = 0; i < 3; ++i) BOOST_TEST(answer_of(to(2)).endpoint_index == 2u);
-    BOOST_TEST(chosen.connections == 3);
-    BOOST_TEST(answer_of(send(io, client, http_verb::get, "/")).endpoint_index == 0u);
-    BOOST_TEST(current.connections == 1);  // the current one's kept as well
-    client.keep_connections_to(std::nullopt);  // closes the idle one
-    BOOST_TEST(answer_of(to(2)).endpoint_index == 2u);
-    BOOST_TEST(chosen.connections == 4);
+    client.move_to(2, "a test");
+    BOOST_TEST(client.current() == 2u);
+    BOOST_TEST(answer_of(send(io, client, http_verb::get, "/")).endpoint_index == 2u);
+    client.move_to(7, "out of range");  // ignored
+    BOOST_TEST(client.current() == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(no_endpoint_throws) {

@@ -5,11 +5,9 @@
 //        completion: decode the answer; a refused token: forget it, with_token() and
 //                    send() once more; move on from an endpoint that cannot serve;
 //                    call the caller's handler (unless closed)
-//   keepalive ─▶ send() at once, with the token there is (etcd does not check it), to
-//            renew_at_ (the leader's endpoint, once reached) or else where every request goes;
-//            its answer's header (member, term) ─▶ leader_finder ─▶ a status question to a
-//            member (POST /v3/maintenance/status), or renew_at_ set to the leader's endpoint;
-//            its failure there ─▶ renew_at_ dropped
+//   keepalive ─▶ send() at once, with the token there is (etcd does not check it); its
+//            answer's header (member, term) ─▶ leader_finder ─▶ a status question to a
+//            member (POST /v3/maintenance/status), or http_client::move_to the leader
 //   watch ─▶ with_token() ─▶ http_client::open_stream (POST /v3/watch): the chunked body
 //            ─▶ on_watch_data ─▶ line_splitter ─▶ decode_watch_line ─▶ on_message; its end ─▶ on_end
 //   with_token(): the token, or a wait, bounded by the caller's deadline, for the one
@@ -208,14 +206,12 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
     void send(std::shared_ptr<pending<T>> const& p) {
         auto const generation = token_generation_;
         bool const with_token = !token_.empty();
-        // Only renewals go to the leader's endpoint: etcd serves the rest as well anywhere.
-        auto const to = p->call.use == token_use::carried ? renew_at_ : std::nullopt;
-        http_.request_to(to, http_verb::post, p->target, p->body, token_fields(), time_left(p->deadline),
-                         max_answer_body, [weak = weak_from_this(), p, generation, with_token](http_result r) {
-                             auto self = weak.lock();
-                             if (!self || self->closed_) return;
-                             self->answered(p, generation, with_token, std::move(r));
-                         });
+        http_.request(http_verb::post, p->target, p->body, token_fields(), time_left(p->deadline), max_answer_body,
+                      [weak = weak_from_this(), p, generation, with_token](http_result r) {
+                          auto self = weak.lock();
+                          if (!self || self->closed_) return;
+                          self->answered(p, generation, with_token, std::move(r));
+                      });
     }
 
     template <class T>
@@ -226,22 +222,18 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
             if (may_resend && with_token && f->closed_without_answer) {
                 return resend(p, generation, "etcd closed the connection without an answer");
             }
-            stop_renewing_at(f->endpoint_index, describe(*f));
             return p->done(to_error(*f));
         }
         auto const& a = std::get<http_answer>(r);
         auto result = p->decode(a.status, a.body);
         if constexpr (std::is_same_v<T, keepalive_reply>) {
             if (auto const* reply = std::get_if<keepalive_reply>(&result); reply && reply->origin)
-                follow(leader_.answered(a.endpoint_index, *reply->origin, renewing_at()));
+                follow(leader_.answered(a.endpoint_index, *reply->origin, http_.current()));
         }
         if (auto* e = std::get_if<etcd_error>(&result)) {
             if (may_resend && gateway::token_refused(*e)) return resend(p, generation, nm::describe(*e));
             // "no leader", "timed out": another member may do better.
-            if (blames_endpoint(*e)) {
-                http_.rotate_from(a.endpoint_index, nm::describe(*e));
-                stop_renewing_at(a.endpoint_index, nm::describe(*e));
-            }
+            if (blames_endpoint(*e)) http_.rotate_from(a.endpoint_index, nm::describe(*e));
             *e = explain(*e, p->call);
         }
         p->done(std::move(result));
@@ -274,26 +266,10 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
 
     // --- the leader ---
 
-    // Where renewals go now.
-    std::size_t renewing_at() const { return renew_at_.value_or(http_.current()); }
-
-    void renew_at(std::optional<std::size_t> endpoint, std::string const& why) {
-        if (endpoint == renew_at_) return;
-        renew_at_ = endpoint;
-        http_.keep_connections_to(endpoint);
-        debug_(cat(why, ": renewals go to ", endpoint_name(renewing_at())));
-    }
-
-    // A request to `endpoint` failed: renewals go where every request goes, until the
-    // finder has reached the leader again.
-    void stop_renewing_at(std::size_t endpoint, std::string const& why) {
-        if (renew_at_ == endpoint) renew_at(std::nullopt, cat("etcd ", endpoint_name(endpoint), " failed (", why, ")"));
-    }
-
     void follow(std::optional<leader_finder::step> step) {
         if (!step) return;
-        if (step->what == leader_finder::step::kind::renew_there) {
-            return renew_at(step->endpoint, cat("member ", leader_.leader(), " leads (term ", leader_.term(), ")"));
+        if (step->what == leader_finder::step::kind::move) {
+            return http_.move_to(step->endpoint, cat("member ", leader_.leader(), " leads (term ", leader_.term(), ")"));
         }
         auto const e = step->endpoint;
         http_.request_to(e, http_verb::post, "/v3/maintenance/status", "{}", token_fields(), status_timeout,
@@ -307,7 +283,7 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
                                  else self->debug_(cat("etcd status of ", self->endpoint_name(e), ": ",
                                                        nm::describe(std::get<etcd_error>(decoded))));
                              }
-                             self->follow(self->leader_.status(e, answer, self->renewing_at()));
+                             self->follow(self->leader_.status(e, answer, self->http_.current()));
                          });
     }
 
@@ -629,7 +605,6 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
     report_sink report_;
     net::http_client http_;
     leader_finder leader_;                // where keepalives cost etcd least
-    std::optional<std::size_t> renew_at_; // the leader's endpoint, reached; nullopt: the current one
     bool closed_ = false;                 // no handler is called once set
     std::shared_ptr<watch_state> watch_;  // the current watch, if any
 

@@ -19,22 +19,22 @@ void leader_finder::new_round(std::int64_t term) {
 }
 
 std::optional<leader_finder::step> leader_finder::answered(std::size_t from, answer_origin const& origin,
-                                                            std::size_t renewing) {
-    if (members_.size() < 2 || from >= members_.size() || renewing >= members_.size()) return std::nullopt;
+                                                            std::size_t current) {
+    if (members_.size() < 2 || from >= members_.size() || current >= members_.size()) return std::nullopt;
     members_[from] = origin.member_id;
     if (origin.raft_term > round_term_) new_round(origin.raft_term);
     // Off the leader (or none known) for a while: the questions of the term may be asked again.
-    if (members_[renewing] != leader_ && ++elsewhere_ >= renewals_before_return) new_round(round_term_);
+    if (members_[current] != leader_ && ++elsewhere_ >= renewals_before_return) new_round(round_term_);
     if (asking_) return std::nullopt;
     // A newer term than the leader known: who leads it? The member that answered knows.
     if (term_ < round_term_) return ask_next(from);
-    return go_to_leader(renewing, std::nullopt);
+    return go_to_leader(current, std::nullopt);
 }
 
 std::optional<leader_finder::step> leader_finder::status(std::size_t from, std::optional<member_status> const& answer,
-                                                          std::size_t renewing) {
+                                                          std::size_t current) {
     asking_ = false;
-    if (members_.size() < 2 || from >= members_.size() || renewing >= members_.size()) return std::nullopt;
+    if (members_.size() < 2 || from >= members_.size() || current >= members_.size()) return std::nullopt;
     if (answer) {
         members_[from] = answer->self.member_id;
         if (answer->self.raft_term > round_term_) new_round(answer->self.raft_term);
@@ -44,17 +44,17 @@ std::optional<leader_finder::step> leader_finder::status(std::size_t from, std::
         }
     }
     if (term_ < round_term_) return ask_next(from);
-    return go_to_leader(renewing, answer ? std::optional(from) : std::nullopt);
+    return go_to_leader(current, answer ? std::optional(from) : std::nullopt);
 }
 
-std::optional<leader_finder::step> leader_finder::go_to_leader(std::size_t renewing,
+std::optional<leader_finder::step> leader_finder::go_to_leader(std::size_t current,
                                                                 std::optional<std::size_t> just_answered) {
     if (leader_.empty()) return std::nullopt;
-    if (members_[renewing] == leader_) return attempted(std::nullopt);  // there already
+    if (members_[current] == leader_) return attempted(std::nullopt);  // there already
     auto const at = std::find(members_.begin(), members_.end(), leader_);
-    if (at == members_.end()) return ask_next(renewing, true);  // which endpoint is the leader's?
+    if (at == members_.end()) return ask_next(current, true);  // which endpoint is the leader's?
     auto const e = static_cast<std::size_t>(at - members_.begin());
-    if (just_answered == e) return attempted(step{step::kind::renew_there, e});  // reached just now: the move
+    if (just_answered == e) return attempted(step{step::kind::move, e});  // reached just now: the move
     if (tried_) return std::nullopt;
     return attempted(ask(e));
 }

@@ -1,9 +1,7 @@
 // The HTTP client: the one translation unit of the clients that includes Beast and OpenSSL.
 //
-//   request(), request_to() ─co_spawn─▶ exchange(): take an idle connection to the
-//                         endpoint (current_, or the caller's) or open one, write one
-//                         request, read one answer, give the connection back (kept idle if
-//                         its endpoint is current_ or also_kept_)
+//   request() ─co_spawn─▶ exchange(): take an idle connection to endpoint[current_] or open
+//                         one, write one request, read one answer, give the connection back
 //             completion: the caller's handler (unless closed)
 //   open_stream() ─co_spawn─▶ run_stream(): open, write, read the header, then read the
 //                         chunked body until it ends: bytes ─▶ on_data
@@ -425,7 +423,8 @@ struct http_client::impl : std::enable_shared_from_this<impl> {
     }
 
     void release(std::shared_ptr<connection> conn, bool reusable) {
-        bool const keep = reusable && !closed_ && kept(conn->endpoint_index) && idle_.size() < max_idle_connections;
+        bool const keep = reusable && !closed_ && conn->endpoint_index == current_ &&
+                          idle_.size() < max_idle_connections;
         if (keep) idle_.push_back(std::move(conn));
         else conn->close();
     }
@@ -441,19 +440,8 @@ struct http_client::impl : std::enable_shared_from_this<impl> {
         if (index == current_ || index >= endpoints_.size()) return;
         current_ = index;
         debug_(cat(name_, " ", reason, "; switching to ", describe(endpoints_[current_])));
-        close_unkept();
-    }
-
-    bool kept(std::size_t endpoint) const { return endpoint == current_ || endpoint == also_kept_; }
-
-    void keep_connections_to(std::optional<std::size_t> endpoint) {
-        also_kept_ = endpoint;
-        close_unkept();
-    }
-
-    void close_unkept() {
         std::erase_if(idle_, [&](auto const& c) {
-            if (kept(c->endpoint_index)) return false;
+            if (c->endpoint_index == current_) return false;
             c->close();
             return true;
         });
@@ -598,7 +586,6 @@ struct http_client::impl : std::enable_shared_from_this<impl> {
     debug_sink debug_;
     std::unique_ptr<ssl::context> tls_;              // null when no endpoint uses TLS
     std::size_t current_ = 0;                        // endpoint that new requests and streams go to
-    std::optional<std::size_t> also_kept_;           // another endpoint whose idle connections are kept
     bool closed_ = false;                            // no handler is called once set
     std::vector<std::shared_ptr<connection>> idle_;  // keep-alive connections, most recent last
     std::set<std::shared_ptr<connection>> busy_;     // connections with a request in flight
@@ -626,7 +613,7 @@ void http_client::request(http_verb verb, std::string target, std::string body, 
                    std::move(done));
 }
 
-void http_client::request_to(std::optional<std::size_t> endpoint, http_verb verb, std::string target, std::string body,
+void http_client::request_to(std::size_t endpoint, http_verb verb, std::string target, std::string body,
                              header_fields headers, timeout t, std::size_t max_body, handler done) {
     impl_->request(endpoint, verb, std::move(target), std::move(body), std::move(headers), t, max_body,
                    std::move(done));
@@ -642,7 +629,7 @@ std::size_t http_client::current() const { return impl_->current_; }
 
 void http_client::rotate_from(std::size_t failed, std::string const& reason) { impl_->rotate_from(failed, reason); }
 
-void http_client::keep_connections_to(std::optional<std::size_t> endpoint) { impl_->keep_connections_to(endpoint); }
+void http_client::move_to(std::size_t endpoint, std::string const& reason) { impl_->switch_to(endpoint, reason); }
 
 void http_client::close() { impl_->close(); }
 

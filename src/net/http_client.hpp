@@ -19,7 +19,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -164,9 +163,9 @@ public:
     void request(http_verb verb, std::string target, std::string body, header_fields headers, timeout t,
                  std::size_t max_body, handler done);
 
-    // The same, to endpoints()[endpoint] whichever is current (nullopt or out of range: the
-    // current one). Its failure moves the client on only if that endpoint is the current one.
-    void request_to(std::optional<std::size_t> endpoint, http_verb verb, std::string target, std::string body,
+    // The same, to endpoints()[endpoint] whichever is current (out of range: the current
+    // one). Its failure moves the client on only if that endpoint is the current one.
+    void request_to(std::size_t endpoint, http_verb verb, std::string target, std::string body,
                     header_fields headers, timeout t, std::size_t max_body, handler done);
 
     // Opens a stream to the current endpoint. It is not moved on from when the stream
@@ -177,9 +176,9 @@ public:
     std::size_t current() const;  // the endpoint new requests and streams go to
     // Moves on to the next endpoint, unless another failure already moved on from `failed`.
     void rotate_from(std::size_t failed, std::string const& reason);
-    // Keeps idle connections to endpoints()[endpoint] too, besides the current one's, for
-    // requests that request_to() sends there again and again (nullopt: the current one's only).
-    void keep_connections_to(std::optional<std::size_t> endpoint);
+    // Sends new requests and streams to endpoints()[endpoint] from now on (reason: why, for
+    // the debug log). Open streams stay where they are.
+    void move_to(std::size_t endpoint, std::string const& reason);
 
     // Cancels every request and stream; no handler is called after this.
     void close();

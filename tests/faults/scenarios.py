@@ -672,7 +672,7 @@ class ClusterFaults(Scenario):
         self.assertIs(self.wait_producer(self.ttl + 10), a)
         pid = a.monitor.wait_producing(5)
         self.node("node-b").monitor.wait_standby(self.ttl + 5)
-        switch_to_leader = re.compile(r"leads \(term \d+\): renewals go to 127\.0\.0\.1:" + str(leader_link.port))
+        switch_to_leader = re.compile(r"leads \(term \d+\); switching to 127\.0\.0\.1:" + str(leader_link.port))
         mark = a.monitor.log_mark()
         renewals = 12  # past the ten after which the leader's endpoint is asked again
         hold(lambda: pid_alive(pid) and not switch_to_leader.search(a.monitor.log_text())
