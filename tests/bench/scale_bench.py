@@ -218,6 +218,7 @@ def part_scale(args, n, out):
 
         # Start: every monitor at once (as fast as this process can spawn them), or paced.
         start_window = Window(cluster, [])
+        elections0 = cluster.leader_changes()
         t0 = time.monotonic_ns()
         for i, node in enumerate(fleet.nodes):
             if args.start_rate > 0:
@@ -227,6 +228,9 @@ def part_scale(args, n, out):
         producers_at, validators_at = settle(fleet, ledgers, nodes_by_group, t0, args.settle_timeout)
         start_window.monitor_pids = []  # the monitors' start-up CPU is read whole below
         w = start_window.close()
+        w["leader_changes"] = cluster.leader_changes() - elections0
+        # What the start cost etcd, in requests a monitor, by method.
+        w["requests_a_monitor"] = {k: v * w["seconds"] / n for k, v in w["requests_by_method"].items()}
         startup_cpu = [cpu_ns(pid) / NS for pid in fleet.monitor_pids()]
         r["launch_s"] = launched / NS
         r["settled_producers_s"] = producers_at / NS
@@ -239,6 +243,9 @@ def part_scale(args, n, out):
         say(f"  start-up: each monitor used {r['monitor_startup_cpu_ms_median']:.0f} ms of CPU (median) to get there; "
             f"etcd {w['etcd_cpu_s']:.2f} CPU-s; machine busy {w['machine_busy_cores']:.2f} cores; "
             f"load {w['load_start']:.2f} -> {w['load_end']:.2f}")
+        say(f"  start-up requests a monitor: " +
+            ", ".join(f"{k} {v:.2f}" for k, v in w["requests_a_monitor"].items()) +
+            f"; etcd leader changes: {w['leader_changes']:.0f}")
 
         # Idle.
         time.sleep(args.quiesce)

@@ -325,6 +325,13 @@ class Cluster:
             out[member] = {k: sorted(v) for k, v in per.items()}
         return out
 
+    def leader_changes(self):
+        """Leader changes the members have seen (the most any one has: a member that was
+        down missed some)."""
+        seen = [value for samples in self.metrics().values() for name, _, value in samples
+                if name == "etcd_server_leader_changes_seen_total"]
+        return max(seen, default=0)
+
     def leader(self):
         """The name of the member every member names as leader, or None."""
         ids = {}
