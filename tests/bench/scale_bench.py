@@ -625,7 +625,9 @@ def smaps_top(pid, top=8):
 def part_idle(args, out):
     say(f"\n== idle: a pair at TTL {args.ttl} s for {args.seconds} s, nodeos logging 2 lines a second; three etcd members")
     results = {}
-    for variant in ("restart mode, no API", "paused mode, --nodeos-api"):
+    variants = [v for v in ("restart mode, no API", "paused mode, --nodeos-api")
+                if args.idle_mode in ("both", v.split()[0])]
+    for variant in variants:
         with Part(args, "idle") as part:
             cluster = part.start_cluster()
             if variant.startswith("restart"):
@@ -707,6 +709,8 @@ def main():
     p.add_argument("--rounds", type=int, default=50, help="handover: rounds of each mode")
     p.add_argument("--round-pause", type=float, default=0.5, help="handover: rest between rounds")
     p.add_argument("--seconds", type=float, default=300, help="idle: the measured stretch")
+    p.add_argument("--idle-mode", choices=["both", "restart", "paused"], default="both",
+                   help="idle: the standby modes measured")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--wait-quiet", type=float, default=0, help="wait up to this many seconds for a quiet machine")
     p.add_argument("--workdir", default=None, help="where the work directories go (default: the temp dir)")
