@@ -187,7 +187,8 @@ void failover::on(fact::request_failed const& f) {
                                 .retry_at = now_ + backoff(p_.retry_min, p_.retry_max, failures - 1),
                                 .failures = failures,
                                 .asking = keep ? lease.asking : 0,
-                                .unanswered = keep};
+                                .unanswered = keep,
+                                .timed_out = f.kind == failure::timed_out ? lease.timed_out + 1 : 0};
             enter(lease_phase::none, cause::grant_failed, level::warning,
                   cat(lease.phase == lease_phase::adopting ? "renewing the earlier lease failed (ask for a new one): "
                                                            : "lease grant failed: ",
@@ -512,7 +513,10 @@ void failover::keep_lease() {
         if (!shutting_down() && due(s_.hold_off_until) && due(lease.retry_at)) {
             lease.request = next_request();
             if (lease.asking == 0) lease.asking = new_lease_id();
-            emit(act::grant{lease.request, lease.asking, p_.request_timeout}, cause::no_lease, level::debug,
+            // An overloaded etcd answers a grant late: waiting longer for it costs etcd one
+            // grant, where a resend every TTL/3 costs it one more each time (L3).
+            auto const timeout = backoff(p_.request_timeout, p_.grant_timeout_max, lease.timed_out);
+            emit(act::grant{lease.request, lease.asking, timeout}, cause::no_lease, level::debug,
                  lease.unanswered ? "no lease: ask again for the one asked for" : "no lease: ask for one");
             enter(lease_phase::granting, cause::no_lease, level::debug, "asking etcd for a lease");
         }

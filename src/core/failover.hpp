@@ -28,7 +28,10 @@
 // │                                                                 100 ms doubling to 2 s; the
 // │                                                                 same ID after no answer
 // │                                                                 (timed out, unavailable,
-// │                                                                 malformed: it may exist)
+// │                                                                 malformed: it may exist);
+// │                                                                 after timeouts in a row,
+// │                                                                 waiting TTL/3 doubled per
+// │                                                                 timeout, at most the TTL
 // │ L4   live                         keepalive due (TTL/3 after    renew, timing out by the       keepalive_due
 // │                                   the last send)                deadline (≤ TTL/3)
 // │ L5   live                         keepalive answered with TTL   deadline = max(deadline,       -

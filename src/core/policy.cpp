@@ -18,6 +18,7 @@ policy policy::from(settings const& s) {
     p.max_head_lag = s.max_head_lag;
     p.renew_interval = ttl / 3;
     p.request_timeout = ttl / 3;
+    p.grant_timeout_max = ttl;
     p.fence_graceful = ttl * 2 / 5;
     p.fence_kill = std::max<duration>(ttl / 10, milliseconds(200));
     p.stable_period = ttl * 3;

@@ -24,6 +24,7 @@ struct lease_state {
     // out unanswered (L3), so that the next attempt is the same request again (L13).
     std::int64_t asking = 0;
     bool unanswered = false;    // an attempt with `asking` failed without an answer
+    int timed_out = 0;          // grants timed out in a row: each waits twice as long (L3)
 };
 
 struct lock_state {

@@ -104,6 +104,7 @@ BOOST_AUTO_TEST_CASE(L3_failed_grant_retries_with_doubling_delays_and_the_same_i
     r.feed(fact::request_failed{request, failure::rejected, "too many requests"});
     auto const after_refusal = next_grant(r, "the grant after a refusal");
     BOOST_TEST(after_refusal.lease == first.lease);
+    BOOST_TEST((after_refusal.timeout == r.p.request_timeout));  // etcd answered: TTL/3 again
     // Granted: the next grant (once etcd has forgotten this lease) asks for a new ID.
     r.feed(fact::lease_granted{after_refusal.request, first.lease, 10s, r.now});
     BOOST_TEST_REQUIRE(r.core.has_lease());
@@ -113,6 +114,20 @@ BOOST_AUTO_TEST_CASE(L3_failed_grant_retries_with_doubling_delays_and_the_same_i
     auto const next = next_grant(r, "a grant for a new lease");
     BOOST_TEST(next.lease != first.lease);
     BOOST_TEST(next.lease > 0);
+
+    // Grants that time out in a row each wait twice as long, up to the TTL: an overloaded
+    // etcd then answers one late, instead of taking a resend every TTL/3 as well.
+    rig t(in_state{}.nodeos(nodeos_phase::running, mode::standby));
+    auto g = next_grant(t, "the first grant");
+    BOOST_TEST((g.timeout == t.p.request_timeout));
+    for (auto want : {2 * t.p.request_timeout, t.p.ttl, t.p.ttl}) {
+        t.feed(fact::request_failed{g.request, failure::timed_out, "timeout"});
+        g = next_grant(t, "the grant after a timeout");
+        BOOST_TEST((g.timeout == want));
+    }
+    // An answer, even a failure, starts over.
+    t.feed(fact::request_failed{g.request, failure::unavailable, "HTTP 503"});
+    BOOST_TEST((next_grant(t, "the grant after an answer").timeout == t.p.request_timeout));
 
     // A first attempt refused outright created nothing: the next asks for a new ID.
     rig q(in_state{}.nodeos(nodeos_phase::running, mode::standby));
