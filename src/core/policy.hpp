@@ -23,7 +23,7 @@ struct policy {
 
     // Derived from the TTL, in from().
     duration renew_interval{};   // one keepalive each
-    duration request_timeout{};  // grant and campaign
+    duration request_timeout{};  // a campaign, a read, a grant's first attempt
     duration grant_timeout_max{};  // a grant after grants timed out waits up to this (L3)
     duration fence_graceful{};   // this much before the lease deadline, SIGTERM a producer still running
     duration fence_kill{};       // this much before it, SIGKILL it: a reserve for the kernel

@@ -218,7 +218,6 @@ def part_scale(args, n, out):
 
         # Start: every monitor at once (as fast as this process can spawn them), or paced.
         start_window = Window(cluster, [])
-        elections0 = cluster.leader_changes()
         t0 = time.monotonic_ns()
         for i, node in enumerate(fleet.nodes):
             if args.start_rate > 0:
@@ -228,9 +227,6 @@ def part_scale(args, n, out):
         producers_at, validators_at = settle(fleet, ledgers, nodes_by_group, t0, args.settle_timeout)
         start_window.monitor_pids = []  # the monitors' start-up CPU is read whole below
         w = start_window.close()
-        w["leader_changes"] = cluster.leader_changes() - elections0
-        # What the start cost etcd, in requests a monitor, by method.
-        w["requests_a_monitor"] = {k: v * w["seconds"] / n for k, v in w["requests_by_method"].items()}
         startup_cpu = [cpu_ns(pid) / NS for pid in fleet.monitor_pids()]
         r["launch_s"] = launched / NS
         r["settled_producers_s"] = producers_at / NS
@@ -244,7 +240,7 @@ def part_scale(args, n, out):
             f"etcd {w['etcd_cpu_s']:.2f} CPU-s; machine busy {w['machine_busy_cores']:.2f} cores; "
             f"load {w['load_start']:.2f} -> {w['load_end']:.2f}")
         say(f"  start-up requests a monitor: " +
-            ", ".join(f"{k} {v:.2f}" for k, v in w["requests_a_monitor"].items()) +
+            ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(w["requests"].items(), key=lambda kv: -kv[1])) +
             f"; etcd leader changes: {w['leader_changes']:.0f}")
 
         # Idle.
@@ -625,12 +621,13 @@ def smaps_top(pid, top=8):
 def part_idle(args, out):
     say(f"\n== idle: a pair at TTL {args.ttl} s for {args.seconds} s, nodeos logging 2 lines a second; three etcd members")
     results = {}
-    variants = [v for v in ("restart mode, no API", "paused mode, --nodeos-api")
-                if args.idle_mode in ("both", v.split()[0])]
-    for variant in variants:
+    variants = {"restart": "restart mode, no API", "paused": "paused mode, --nodeos-api"}
+    for mode, variant in variants.items():
+        if args.idle_mode not in ("both", mode):
+            continue
         with Part(args, "idle") as part:
             cluster = part.start_cluster()
-            if variant.startswith("restart"):
+            if mode == "restart":
                 fleet = part.fleet(block_ms=500, log_ms=500)
             else:
                 fleet = part.fleet(block_ms=500, log_ms=500, api=True, standby_mode="paused")

@@ -184,8 +184,8 @@ def wait_quiet(limit_s, threshold=0.5, hold_s=60, out=print):
 
 
 class Window:
-    """CPU of the machine, of etcd and of the fleet over a stretch of time, and etcd's
-    requests: opened with a snapshot, closed with another."""
+    """CPU of the machine, of etcd and of the fleet over a stretch of time, etcd's
+    requests and its leader changes: opened with a snapshot, closed with another."""
 
     def __init__(self, cluster, monitor_pids, stub_pids=()):
         self.cluster = cluster
@@ -197,7 +197,9 @@ class Window:
         self.etcd0 = {m.name: cpu_seconds(m.proc.pid) for m in cluster.members}
         self.mon0 = cpu_total(self.monitor_pids)
         self.stub0 = cpu_total(self.stub_pids)
-        self.req0 = cluster.grpc_started()
+        metrics = cluster.metrics()
+        self.req0 = cluster.grpc_started(metrics)
+        self.elections0 = cluster.leader_changes(metrics)
 
     def close(self):
         elapsed = time.monotonic() - self.t0
@@ -205,7 +207,8 @@ class Window:
         etcd1 = {m.name: cpu_seconds(m.proc.pid) for m in self.cluster.members}
         mon1 = cpu_total(self.monitor_pids)
         stub1 = cpu_total(self.stub_pids)
-        req1 = self.cluster.grpc_started()
+        metrics = self.cluster.metrics()
+        req1 = self.cluster.grpc_started(metrics)
         per_member = {n: (etcd1[n] - self.etcd0[n]) for n in etcd1 if etcd1[n] is not None and self.etcd0.get(n) is not None}
         methods = {k: req1.get(k, 0) - self.req0.get(k, 0) for k in set(req1) | set(self.req0)}
         busy = (busy1[0] - self.busy0[0]) / max(1, busy1[1] - self.busy0[1]) * os.cpu_count()
@@ -217,6 +220,8 @@ class Window:
             "monitors_cpu_s": cpu_delta(self.mon0, mon1),
             "monitors_core_pct": cpu_delta(self.mon0, mon1) / elapsed * 100,
             "stubs_core_pct": cpu_delta(self.stub0, stub1) / elapsed * 100,
+            "requests": {k: v for k, v in methods.items() if v},
+            "leader_changes": self.cluster.leader_changes(metrics) - self.elections0,
             "requests_per_s": sum(methods.values()) / elapsed,
             "requests_by_method": {k: v / elapsed for k, v in sorted(methods.items(), key=lambda kv: -kv[1]) if v},
             "machine_busy_cores": busy,
@@ -301,11 +306,12 @@ class Cluster:
                 out[m.name] = []
         return out
 
-    def grpc_started(self):
+    def grpc_started(self, metrics=None):
         """RPCs started, by method, summed over the members (unary and streams; the
-        gateway's requests are RPCs on the member's own gRPC server)."""
+        gateway's requests are RPCs on the member's own gRPC server); from `metrics` (a
+        scrape of metrics()) if given."""
         out = {}
-        for samples in self.metrics().values():
+        for samples in (metrics or self.metrics()).values():
             for name, labels, value in samples:
                 if name == "grpc_server_started_total" and value:
                     method = labels.get("grpc_method", "?")
@@ -325,10 +331,10 @@ class Cluster:
             out[member] = {k: sorted(v) for k, v in per.items()}
         return out
 
-    def leader_changes(self):
+    def leader_changes(self, metrics=None):
         """Leader changes the members have seen (the most any one has: a member that was
-        down missed some)."""
-        seen = [value for samples in self.metrics().values() for name, _, value in samples
+        down missed some); from `metrics` if given."""
+        seen = [value for samples in (metrics or self.metrics()).values() for name, _, value in samples
                 if name == "etcd_server_leader_changes_seen_total"]
         return max(seen, default=0)
 
