@@ -240,7 +240,7 @@ def part_scale(args, n, out):
             f"etcd {w['etcd_cpu_s']:.2f} CPU-s; machine busy {w['machine_busy_cores']:.2f} cores; "
             f"load {w['load_start']:.2f} -> {w['load_end']:.2f}")
         say(f"  start-up requests a monitor: " +
-            ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(w["requests"].items(), key=lambda kv: -kv[1])) +
+            ", ".join(f"{k} {v / n:.2f}" for k, v in w["requests"].items()) +
             f"; etcd leader changes: {w['leader_changes']:.0f}")
 
         # Idle.

@@ -211,6 +211,7 @@ class Window:
         req1 = self.cluster.grpc_started(metrics)
         per_member = {n: (etcd1[n] - self.etcd0[n]) for n in etcd1 if etcd1[n] is not None and self.etcd0.get(n) is not None}
         methods = {k: req1.get(k, 0) - self.req0.get(k, 0) for k in set(req1) | set(self.req0)}
+        requests = dict(sorted(((k, v) for k, v in methods.items() if v), key=lambda kv: -kv[1]))  # most first
         busy = (busy1[0] - self.busy0[0]) / max(1, busy1[1] - self.busy0[1]) * os.cpu_count()
         return {
             "seconds": elapsed,
@@ -220,10 +221,10 @@ class Window:
             "monitors_cpu_s": cpu_delta(self.mon0, mon1),
             "monitors_core_pct": cpu_delta(self.mon0, mon1) / elapsed * 100,
             "stubs_core_pct": cpu_delta(self.stub0, stub1) / elapsed * 100,
-            "requests": {k: v for k, v in methods.items() if v},
+            "requests": requests,
             "leader_changes": self.cluster.leader_changes(metrics) - self.elections0,
-            "requests_per_s": sum(methods.values()) / elapsed,
-            "requests_by_method": {k: v / elapsed for k, v in sorted(methods.items(), key=lambda kv: -kv[1]) if v},
+            "requests_per_s": sum(requests.values()) / elapsed,
+            "requests_by_method": {k: v / elapsed for k, v in requests.items()},
             "machine_busy_cores": busy,
             "load_start": self.load0,
             "load_end": loadavg(),
@@ -311,7 +312,7 @@ class Cluster:
         gateway's requests are RPCs on the member's own gRPC server); from `metrics` (a
         scrape of metrics()) if given."""
         out = {}
-        for samples in (metrics or self.metrics()).values():
+        for samples in (self.metrics() if metrics is None else metrics).values():
             for name, labels, value in samples:
                 if name == "grpc_server_started_total" and value:
                     method = labels.get("grpc_method", "?")
@@ -331,10 +332,10 @@ class Cluster:
             out[member] = {k: sorted(v) for k, v in per.items()}
         return out
 
-    def leader_changes(self, metrics=None):
+    def leader_changes(self, metrics):
         """Leader changes the members have seen (the most any one has: a member that was
-        down missed some); from `metrics` if given."""
-        seen = [value for samples in (metrics or self.metrics()).values() for name, _, value in samples
+        down missed some), from `metrics` (a scrape of metrics())."""
+        seen = [value for samples in metrics.values() for name, _, value in samples
                 if name == "etcd_server_leader_changes_seen_total"]
         return max(seen, default=0)
 
