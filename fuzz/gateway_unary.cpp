@@ -18,7 +18,10 @@
 #include <nlohmann/json.hpp>
 
 #include "check.hpp"
+#include "etcd/base64.hpp"
+#include "etcd/gateway_errors.hpp"
 #include "etcd/gateway_json.hpp"
+#include "etcd/line_splitter.hpp"
 
 using namespace nm;
 using nm::fuzz::require;
@@ -160,7 +163,7 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
             if (c.holder) require(c.holder->key == lock_key, "the holder holds the key campaigned for");
         });
         break;
-    case 'r': check(gateway::decode_revoke(status, body), status, [](std::monostate) {}); break;
+    case 'r': check(gateway::decode_done(status, body), status, [](std::monostate) {}); break;
     case 'R':
         check(gateway::decode_range(status, body), status, [](range_reply const& r) {
             require(r.revision > 0, "a range has a revision");

@@ -12,7 +12,10 @@
 #include <vector>
 
 #include "check.hpp"
+#include "etcd/base64.hpp"
+#include "etcd/gateway_errors.hpp"
 #include "etcd/gateway_json.hpp"
+#include "etcd/line_splitter.hpp"
 
 using namespace nm;
 using nm::fuzz::require;

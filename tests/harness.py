@@ -99,6 +99,36 @@ def stop_pid(proc, timeout=10.0, sig=signal.SIGTERM):
     return proc.returncode
 
 
+def etcd_binary():
+    return shutil.which("etcd") or "/usr/bin/etcd"
+
+
+_etcd_version = None
+
+
+def etcd_version():
+    """The version of the etcd the tests run (the first on PATH: scripts/test --etcd), as a
+    tuple of ints."""
+    global _etcd_version
+    if _etcd_version is None:
+        out = subprocess.run([etcd_binary(), "--version"], capture_output=True, text=True, timeout=10).stdout
+        found = re.search(r"etcd Version: (\d+)\.(\d+)\.(\d+)", out)
+        if not found:
+            raise AssertionError(f"cannot tell the version of {etcd_binary()}: {out!r}")
+        _etcd_version = tuple(int(part) for part in found.groups())
+    return _etcd_version
+
+
+def etcd_checks_keepalive_tokens(version=None):
+    """Whether that etcd refuses a lease keepalive with an invalid token: 3.4.42, 3.5.28,
+    3.6.9 and later do (security advisory GHSA-q8m4-xhhv-38mg), earlier ones do not."""
+    major, minor, patch = version or etcd_version()
+    fixed = {(3, 4): 42, (3, 5): 28, (3, 6): 9}
+    if (major, minor) in fixed:
+        return patch >= fixed[(major, minor)]
+    return (major, minor) > (3, 6)
+
+
 class Etcd:
     """One etcd member on free loopback ports, with its own data directory."""
 
@@ -118,8 +148,7 @@ class Etcd:
         self.proc = None
 
     def start(self, wait=True, cluster_state="new"):
-        etcd = shutil.which("etcd") or "/usr/bin/etcd"
-        args = [etcd, "--name", self.name, "--data-dir", self.data_dir,
+        args = [etcd_binary(), "--name", self.name, "--data-dir", self.data_dir,
                 "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
                 "--listen-peer-urls", self.peer_url,
                 "--initial-advertise-peer-urls", self.advertise_peer_url,
@@ -167,10 +196,10 @@ class Etcd:
             stop_pid(self.proc, sig=sig)
             self.log.close()
 
-    def request(self, path, body, timeout=5.0):
+    def request(self, path, body, timeout=5.0, headers=None):
         """A JSON POST to the gateway; returns the decoded answer."""
         req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", **(headers or {})})
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return json.load(r)
 

@@ -240,13 +240,12 @@ BOOST_AUTO_TEST_CASE(a_token_refused_twice_ends_the_request) {
     BOOST_TEST(reports.count(level::warning, "etcd refuses the token of user bp even when new") == 1, reports.all());
 }
 
-BOOST_AUTO_TEST_CASE(keepalives_neither_wait_for_a_token_nor_cause_an_authentication) {
+BOOST_AUTO_TEST_CASE(keepalives_go_at_once_whatever_the_token) {
     asio::io_context io;
-    bool refuse_keepalives = false;
     fake_etcd etcd(
         io,
         [&](fake_request const& r, std::string const&) {
-            if (r.target == "/v3/lease/keepalive") return refuse_keepalives ? invalid_token() : ok(keepalive_ok);
+            if (r.target == "/v3/lease/keepalive") return ok(keepalive_ok);
             return ok(range_ok);
         },
         [](int) {
@@ -259,7 +258,7 @@ BOOST_AUTO_TEST_CASE(keepalives_neither_wait_for_a_token_nor_cause_an_authentica
     auto const started = steady::now();
     BOOST_TEST((value_of(keepalive(io, client, 7)).ttl_seconds == std::optional<std::int64_t>(5)));
     BOOST_TEST(ms_since(started) < 500);
-    BOOST_TEST(etcd.authentications == 0);
+    BOOST_TEST(etcd.authentications == 0, "an etcd that does not check keepalives costs no authentication");
     BOOST_TEST(etcd.calls_to("/v3/lease/keepalive", "") == 1, "no token yet: none sent");
 
     // A read waits for the token; a keepalive sent meanwhile does not.
@@ -272,14 +271,166 @@ BOOST_AUTO_TEST_CASE(keepalives_neither_wait_for_a_token_nor_cause_an_authentica
     BOOST_REQUIRE(run_until(io, [&] { return range.has_value(); }, 5s));
     value_of(*range);
 
-    // With a token, keepalives carry it; a keepalive refused never causes an authentication.
+    // With a token, keepalives carry it.
     BOOST_TEST((value_of(keepalive(io, client, 7)).ttl_seconds == std::optional<std::int64_t>(5)));
     BOOST_TEST(etcd.calls_to("/v3/lease/keepalive", "T1") == 1);
-    refuse_keepalives = true;
-    auto e = error_of(keepalive(io, client, 7));
-    BOOST_TEST(e.http_status == 401);
     BOOST_TEST(etcd.authentications == 1);
-    BOOST_TEST(etcd.calls_to("/v3/lease/keepalive") == 4, "a keepalive is never sent twice");
+}
+
+// etcd 3.4.42, 3.5.28, 3.6.9 and later check a keepalive's token (GHSA-q8m4-xhhv-38mg): an
+// expired token, one a restarted member forgot, or none at all.
+BOOST_AUTO_TEST_CASE(a_keepalive_refused_for_its_token_is_sent_again_and_counts_from_the_second_send) {
+    struct refusal {
+        char const* name;
+        fake_reply (*reply)();
+    };
+    auto no_user = [] {
+        return answer("HTTP/1.1 400 Bad Request", R"({"error":{"code":3,"message":"etcdserver: user name is empty"}})");
+    };
+    auto streamed_invalid = [] {
+        return answer("HTTP/1.1 401 Unauthorized", R"({"error":{"code":16,"message":"etcdserver: invalid auth token"}})");
+    };
+    for (auto const& [name, reply] : {refusal{"invalid auth token (3.4, 3.5 unary form)", invalid_token},
+                                      refusal{"invalid auth token (a streamed RPC's error)", +streamed_invalid},
+                                      refusal{"revision of auth store is old", old_auth_store},
+                                      refusal{"no token: user name is empty", +no_user}}) {
+        BOOST_TEST_CONTEXT(name) {
+            // Without a token yet, the keepalive goes without one; otherwise with T1, which
+            // etcd has forgotten.
+            bool const tokenless = std::string(name).find("no token") != std::string::npos;
+            std::string const fresh = tokenless ? "T1" : "T2";
+            asio::io_context io;
+            fake_etcd etcd(
+                io,
+                [reply, fresh](fake_request const& r, std::string const& token) {
+                    if (r.target == "/v3/lease/keepalive") return token == fresh ? ok(keepalive_ok) : reply();
+                    return ok(range_ok);
+                },
+                [](int n) {
+                    auto a = ok(cat(R"({"header":{},"token":"T)", n, R"("})"));
+                    a.delay = 200ms;  // so that the second send is measurably later than the first
+                    return std::optional<fake_reply>(a);
+                });
+            report_log reports;
+            etcd_client client(io, {loopback(etcd.server.port())}, {}, bp, test_debug(), reports.sink());
+            if (!tokenless) value_of(read(io, client, "g"));  // T1
+            auto const asked = boot_clock::now();
+            auto const started = steady::now();
+            auto reply_ok = value_of(keepalive(io, client, 7));
+            BOOST_TEST((reply_ok.ttl_seconds == std::optional<std::int64_t>(5)));
+            BOOST_TEST(etcd.calls_to("/v3/lease/keepalive", fresh) == 1, "sent again with the new token");
+            BOOST_TEST(etcd.calls_to("/v3/lease/keepalive") == 2, "once more, not more");
+            // The lease deadline counts from the send etcd acknowledged: after the authentication.
+            BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(reply_ok.sent - asked).count() >= 190);
+            BOOST_TEST((reply_ok.sent <= boot_clock::now()));
+            BOOST_TEST(ms_since(started) < 2000);
+            BOOST_TEST(reports.count(level::info, "authenticated to etcd") >= 1, reports.all());
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_keepalive_is_sent_again_only_within_its_own_deadline) {
+    asio::io_context io;
+    bool hang = false;
+    fake_etcd etcd(
+        io,
+        [](fake_request const& r, std::string const& token) {
+            if (r.target == "/v3/lease/keepalive" && token != "T2") return invalid_token();
+            return ok(r.target == "/v3/lease/keepalive" ? keepalive_ok : range_ok);
+        },
+        [&](int n) {
+            auto a = ok(cat(R"({"header":{},"token":"T)", n, R"("})"));
+            if (hang) a.delay = 3s;
+            return std::optional<fake_reply>(a);
+        });
+    etcd_client client(io, {loopback(etcd.server.port())}, {}, bp, test_debug(), [](level, std::string const&) {});
+    value_of(read(io, client, "g"));  // T1
+    hang = true;                      // the authentication the refusal starts hangs
+    auto const started = steady::now();
+    auto e = error_of(wait_for<keepalive_reply>(io, [&](auto done) { client.keepalive(7, 300ms, done); }));
+    BOOST_TEST((e.what == etcd_error::kind::timeout), describe(e));
+    BOOST_TEST(ms_since(started) >= 290);
+    BOOST_TEST(ms_since(started) < 800, "the keepalive waited past its deadline");
+    BOOST_TEST(etcd.calls_to("/v3/lease/keepalive") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_keepalive_refused_with_every_token_ends_refused_and_bounded) {
+    asio::io_context io;
+    fake_etcd etcd(io, [](fake_request const& r, std::string const&) {
+        return r.target == "/v3/lease/keepalive" ? invalid_token() : ok(range_ok);
+    });
+    report_log reports;
+    etcd_client client(io, {loopback(etcd.server.port())}, {}, bp, test_debug(), reports.sink());
+    value_of(read(io, client, "g"));
+    auto e = error_of(keepalive(io, client, 7));
+    BOOST_TEST((e.what == etcd_error::kind::refused_credentials), describe(e));
+    BOOST_TEST((kind_of(e) == failure::unauthenticated));
+    BOOST_TEST(etcd.calls_to("/v3/lease/keepalive") == 2, "once more, not more");
+    BOOST_TEST(etcd.authentications == 2);
+    BOOST_TEST(reports.count(level::warning, "etcd refuses the token of user bp even when new") == 1, reports.all());
+}
+
+BOOST_AUTO_TEST_CASE(a_keepalive_after_a_refused_password_fails_at_once) {
+    asio::io_context io;
+    fake_etcd etcd(
+        io,
+        [](fake_request const& r, std::string const&) {
+            return r.target == "/v3/lease/keepalive" ? invalid_token() : ok(range_ok);
+        },
+        [](int n) { return n == 1 ? std::nullopt : std::optional<fake_reply>(wrong_password()); });
+    report_log reports;
+    etcd_client client(io, {loopback(etcd.server.port())}, {}, bp, test_debug(), reports.sink());
+    value_of(read(io, client, "g"));
+    for (int i = 0; i < 5; ++i) {
+        auto e = error_of(keepalive(io, client, 7));
+        BOOST_TEST((e.what == etcd_error::kind::refused_credentials), describe(e));
+    }
+    BOOST_TEST(etcd.authentications == 2, "a refused password is not asked for again at once: no storm");
+    BOOST_TEST(reports.count(level::error, "etcd refuses user bp: wrong password") == 1, reports.all());
+}
+
+// A simple token lives in each member's memory, with its own timer there (etcd #7012): after
+// requests move to another member, a fresh token is asked for at once, in the background.
+BOOST_AUTO_TEST_CASE(a_move_to_another_member_gets_a_fresh_simple_token_before_the_next_keepalive) {
+    for (bool jwt : {false, true}) {
+        BOOST_TEST_CONTEXT((jwt ? "JWT" : "simple token")) {
+            asio::io_context io;
+            auto token_of = [jwt](char const* member, int n) {
+                return jwt ? cat("eyJhbGciOiJSUzI1NiJ9.", member, n, ".c2ln") : cat("abcdefghijklmnop", member, ".", n);
+            };
+            auto auth = [token_of](char const* member) {
+                return [token_of, member](int n) {
+                    return std::optional<fake_reply>(ok(cat(R"({"header":{},"token":")", token_of(member, n), R"("})")));
+                };
+            };
+            // a: its tokens are valid on a; it has lost its leader, so requests move to b.
+            fake_etcd a(io, [](fake_request const&, std::string const&) {
+                return answer("HTTP/1.1 503 Service Unavailable",
+                              R"({"error":"etcdserver: no leader","message":"etcdserver: no leader","code":14})");
+            }, auth("a"));
+            // b: accepts its own simple tokens only (a's expired there), and any JWT.
+            fake_etcd b(io, [jwt](fake_request const& r, std::string const& token) {
+                bool const valid = jwt ? !token.empty() : token.find("b.") != std::string::npos;
+                if (!valid) return invalid_token();
+                return ok(r.target == "/v3/lease/keepalive" ? keepalive_ok : range_ok);
+            }, auth("b"));
+            report_log reports;
+            etcd_client client(io, {loopback(a.server.port()), loopback(b.server.port())}, {}, bp, test_debug(),
+                               reports.sink());
+            auto e = error_of(read(io, client, "g"));  // a token from a, then "no leader": on to b
+            BOOST_TEST(e.grpc_code == 14);
+            BOOST_TEST(a.authentications == 1);
+            if (!jwt) {
+                BOOST_REQUIRE(run_until(io, [&] { return b.authentications == 1; }, 5s));
+                BOOST_TEST(reports.count(level::info, "authenticated to etcd again as user bp: requests moved to member") == 1,
+                           reports.all());
+            }
+            value_of(keepalive(io, client, 7));
+            BOOST_TEST(b.calls_to("/v3/lease/keepalive") == 1, "the keepalive was refused on the new member");
+            BOOST_TEST(b.authentications == (jwt ? 0 : 1), "a JWT is valid on every member");
+            BOOST_TEST(b.calls_to("/v3/lease/keepalive", token_of(jwt ? "a" : "b", 1)) == 1);
+        }
+    }
 }
 
 // --- what operators must fix -------------------------------------------------------------
@@ -557,10 +708,16 @@ BOOST_AUTO_TEST_CASE(real_an_expired_token_is_replaced_unseen) {
     value_of(read(io, client, group, group + "0"));
     auto lease = value_of(grant(io, client, 30));
     std::this_thread::sleep_for(token_expiry());
-    // A keepalive goes with the expired token and is answered: etcd does not check it.
-    BOOST_TEST((value_of(keepalive(io, client, lease.id)).ttl_seconds == std::optional<std::int64_t>(30)));
-    BOOST_TEST(reports.count(level::info, "authenticated to etcd again") == 0, reports.all());
-    // A read gets a new token, unseen by its caller.
+    // A keepalive goes with the expired token and is answered: etcd before 3.4.42 and 3.5.28
+    // does not check it; later ones refuse it, and the client sends it again with a new one.
+    auto const asked = boot_clock::now();
+    auto renewed = value_of(keepalive(io, client, lease.id));
+    BOOST_TEST((renewed.ttl_seconds == std::optional<std::int64_t>(30)));
+    BOOST_TEST((renewed.sent >= asked && renewed.sent <= boot_clock::now()));
+    auto const checked = reports.count(level::info, "authenticated to etcd again");
+    BOOST_TEST_MESSAGE("this etcd " << (checked ? "checks" : "does not check") << " the token of keepalives");
+    BOOST_TEST(checked <= 1, reports.all());
+    // A read right after has a valid token: a new one, got for it or for the keepalive.
     value_of(read(io, client, group, group + "0"));
     BOOST_TEST(reports.count(level::info, "authenticated to etcd again as user " + real_user().user) == 1, reports.all());
     // So does a watch opened after the next expiry.

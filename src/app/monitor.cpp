@@ -337,28 +337,28 @@ struct monitor::impl {
 
     void perform(act::grant const& g, action const& a) {
         log(a.lvl, cat("grant lease ", g.lease, ": ", a.text), {name_of(a.why)});
-        auto sent = boot_clock::now();
         ++ops.stats().etcd_requests["grant"];
-        etcd.grant(cfg.lease_ttl, g.lease, g.timeout, [this, req = g.request, sent](etcd_result<lease_grant> r) {
+        etcd.grant(cfg.lease_ttl, g.lease, g.timeout, [this, req = g.request](etcd_result<lease_grant> r) {
             if (auto e = error_of(r)) return failed("grant", req, *e);
             auto& lease = std::get<lease_grant>(r);
-            feed(fact::lease_granted{req, lease.id, seconds(lease.ttl_seconds), sent});
+            feed(fact::lease_granted{req, lease.id, seconds(lease.ttl_seconds), lease.sent});
         });
     }
 
     void perform(act::renew const& k, action const& a) {
         log(a.lvl, cat("renew lease ", k.lease, ": ", a.text), {name_of(a.why)});
-        // Taken before the request leaves: etcd cannot handle it earlier, so the deadline
-        // computed from this instant is never later than the server's.
-        auto sent = boot_clock::now();
         ++ops.stats().etcd_requests["keepalive"];
-        etcd.keepalive(k.lease, k.timeout, [this, req = k.request, sent](etcd_result<keepalive_reply> r) {
+        auto const asked = boot_clock::now();
+        etcd.keepalive(k.lease, k.timeout, [this, req = k.request, asked](etcd_result<keepalive_reply> r) {
             if (auto e = error_of(r)) return failed("keepalive", req, *e);
             auto& reply = std::get<keepalive_reply>(r);
-            ops.stats().keepalive_rtt.observe(std::chrono::duration<double>(boot_clock::now() - sent).count());
+            // The whole renewal, a refused token's authentication and second send included.
+            ops.stats().keepalive_rtt.observe(std::chrono::duration<double>(boot_clock::now() - asked).count());
+            // The deadline counts from the send time of the attempt etcd answered: etcd
+            // cannot have handled it earlier, so it is never later than the server's.
             std::optional<duration> ttl;
             if (reply.ttl_seconds) ttl = seconds(*reply.ttl_seconds);
-            feed(fact::keepalive_answered{req, ttl, sent});
+            feed(fact::keepalive_answered{req, ttl, reply.sent});
         });
     }
 

@@ -1,19 +1,21 @@
 // The gateway client: etcd's requests and answers over net/http_client.
 //
 //   grant/campaign/range/put/erase/revoke ─▶ request() ─▶ with_token() ─▶ send()
-//        ─▶ http_client::request (POST, JSON, Authorization: the token)
-//        completion: decode the answer; a refused token: forget it, with_token() and
-//                    send() once more; move on from an endpoint that cannot serve;
-//                    call the caller's handler (unless closed)
-//   keepalive ─▶ send() at once, with the token there is (etcd does not check it); its
-//            answer's header (member, term) ─▶ leader_finder ─▶ a status question to a
-//            member (POST /v3/maintenance/status), or http_client::move_to the leader
+//   keepalive ─▶ request() ─▶ send() at once, with the token there is
+//        send() ─▶ http_client::request (POST, JSON, Authorization: the token)
+//        answered(): decode; a refused token: token_keeper::refused(), with_token() and
+//                    send() once more within the request's deadline; an endpoint that
+//                    cannot serve: move_on(); call the caller's handler (unless closed)
+//        a keepalive's answer header (member, term) ─▶ leader_finder ─▶ a status question
+//                    to a member (POST /v3/maintenance/status), or move_to() the leader
 //   watch ─▶ with_token() ─▶ http_client::open_stream (POST /v3/watch): the chunked body
 //            ─▶ on_watch_data ─▶ line_splitter ─▶ decode_watch_line ─▶ on_message; its end ─▶ on_end
-//   with_token(): the token, or a wait, bounded by the caller's deadline, for the one
-//            authentication in flight (authenticate(): POST /v3/auth/authenticate)
+//   with_token(): token_keeper::admit(): the token, a refusal, or a wait, bounded by the
+//            caller's deadline, for the one authentication in flight (POST /v3/auth/authenticate)
+//   move_on() / move_to(): the one place requests change member; token_keeper::moved()
+//            then asks for a fresh simple token in the background
 //
-// Without a user, with_token() and the resends are skipped: requests go as they are.
+// Without a user, the keeper says go at once and no request is sent twice.
 // The HTTP client calls nothing after close(); handlers hold the impl only weakly, and
 // keep it alive while they run, so that an owner may destroy the client from a handler.
 #include "etcd/etcd_client.hpp"
@@ -34,8 +36,11 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "core/text.hpp"
+#include "etcd/gateway_errors.hpp"
 #include "etcd/gateway_json.hpp"
 #include "etcd/leader_finder.hpp"
+#include "etcd/line_splitter.hpp"
+#include "etcd/token_keeper.hpp"
 
 namespace nm {
 namespace {
@@ -54,9 +59,6 @@ constexpr std::size_t max_error_body = 64 * 1024;         // body of a refused w
 constexpr std::size_t max_watch_line = 4 * 1024 * 1024;   // one watch message
 // Connect, handshake and the answer's header; and, before that, the wait for a token.
 constexpr auto watch_open_timeout = std::chrono::seconds(5);
-// After etcd refused the password, requests fail at once for this long instead of each
-// asking again: a bound on the authentications a wrong password costs etcd (bcrypt).
-constexpr auto refusal_hold = std::chrono::seconds(1);
 constexpr auto report_repeat = std::chrono::minutes(1);  // a lasting problem is told again this often
 constexpr std::size_t max_remembered_reports = 64;
 constexpr auto longest_timeout = std::chrono::hours(24);  // keeps now() + timeout from overflowing
@@ -92,10 +94,11 @@ std::chrono::nanoseconds time_left(steady::time_point deadline) {
     return std::max<std::chrono::nanoseconds>(deadline - steady::now(), std::chrono::nanoseconds::zero());
 }
 
-// Whether etcd checks a request against the token.
+// How a request meets etcd's token.
 enum class token_use {
-    checked,  // it waits for a token; a refused token is replaced and the request sent once more
-    carried,  // a keepalive: it goes at once, with the token there is, and a failure is never the token's
+    checked,  // it waits for a token before it is sent
+    renewal,  // a keepalive: it goes at once, with the token there is, so that it keeps its
+              // schedule; etcd 3.4.42, 3.5.28, 3.6.9 and later check it all the same
 };
 
 // A request as the messages name it: what it does, and the keys it touches.
@@ -120,22 +123,24 @@ std::int64_t new_lease_id() {
     return pick(device);
 }
 
+// Answers whose time counts for a lease deadline carry the send time of the attempt etcd
+// answered.
+template <class T>
+constexpr bool carries_send_time = requires(T t) { t.sent; };
+
 }  // namespace
 
 // --- impl -----------------------------------------------------------------------------
 
 struct etcd_client::impl : std::enable_shared_from_this<impl> {
-    // nullopt: go on, with the token there is (none when etcd has authentication disabled).
+    // nullopt: go on, with the token there is (none when none is needed).
     using token_outcome = std::optional<etcd_error>;
 
     // A request waiting for a token, until its deadline.
     struct token_waiter {
-        token_waiter(boost::asio::io_context& io, std::function<void(token_outcome)> r, steady::time_point d)
-            : resume(std::move(r)), deadline(d), timer(io) {}
+        token_waiter(boost::asio::io_context& io, std::function<void(token_outcome)> r) : resume(std::move(r)), timer(io) {}
         std::function<void(token_outcome)> resume;
-        steady::time_point deadline;
         boost::asio::steady_timer timer;
-        bool done = false;
     };
 
     // The one watch stream and what to tell its owner.
@@ -169,26 +174,27 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
         decoder<T> decode;
         handler<T> done;
         call_info call;
-        bool resent = false;  // sent once more with a new token already
+        bool resent = false;        // sent once more with a new token already
+        time_point first_sent{};    // when its first attempt left (the core's clock)
+        time_point sent{};          // when its latest attempt left
     };
 
     impl(boost::asio::io_context& io, std::vector<endpoint> endpoints, tls_files const& files,
          etcd_credentials credentials, debug_sink debug, report_sink report)
         : io_(io),
-          credentials_(std::move(credentials)),
+          password_(std::move(credentials.password)),
           debug_(debug),
           report_(std::move(report)),
           http_(io, std::move(endpoints), files, "etcd", std::move(debug)),
-          leader_(http_.endpoints().size()) {}
-
-    bool authenticating() const { return !credentials_.empty(); }
+          leader_(http_.endpoints().size()),
+          token_(std::move(credentials.user)) {}
 
     template <class T>
     void request(char const* target, std::string body, timeout t, decoder<T> decode, handler<T> done, call_info call) {
         if (closed_) return;
         auto p = std::make_shared<pending<T>>(
             pending<T>{target, std::move(body), deadline_after(t), decode, std::move(done), std::move(call)});
-        if (!authenticating() || p->call.use == token_use::carried) return send(p);
+        if (p->call.use == token_use::renewal) return send(p);
         send_with_token(p);
     }
 
@@ -204,8 +210,12 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
 
     template <class T>
     void send(std::shared_ptr<pending<T>> const& p) {
-        auto const generation = token_generation_;
-        bool const with_token = !token_.empty();
+        auto const generation = token_.generation();
+        bool const with_token = !token_.token().empty();
+        // Taken before the request leaves: etcd cannot handle it earlier, so a deadline
+        // counted from this instant is never later than the server's.
+        p->sent = boot_clock::now();
+        if (!p->resent) p->first_sent = p->sent;
         http_.request(http_verb::post, p->target, p->body, token_fields(), time_left(p->deadline), max_answer_body,
                       [weak = weak_from_this(), p, generation, with_token](http_result r) {
                           auto self = weak.lock();
@@ -216,13 +226,15 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
 
     template <class T>
     void answered(std::shared_ptr<pending<T>> const& p, std::uint64_t generation, bool with_token, http_result r) {
-        bool const may_resend = authenticating() && p->call.use == token_use::checked && !p->resent;
+        bool const may_resend = token_.enabled() && !p->resent;
         if (auto const* f = std::get_if<http_failure>(&r)) {
             // etcd 3.4.23 closes the connection instead of refusing a token (etcd #15256).
             if (may_resend && with_token && f->closed_without_answer) {
                 return resend(p, generation, "etcd closed the connection without an answer");
             }
-            return p->done(to_error(*f));
+            auto const e = to_error(*f);
+            if (blames_endpoint(e)) move_on(f->endpoint_index, nm::describe(e));
+            return p->done(e);
         }
         auto const& a = std::get<http_answer>(r);
         auto result = p->decode(a.status, a.body);
@@ -233,43 +245,80 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
         if (auto* e = std::get_if<etcd_error>(&result)) {
             if (may_resend && gateway::token_refused(*e)) return resend(p, generation, nm::describe(*e));
             // "no leader", "timed out": another member may do better.
-            if (blames_endpoint(*e)) http_.rotate_from(a.endpoint_index, nm::describe(*e));
+            if (blames_endpoint(*e)) move_on(a.endpoint_index, nm::describe(*e));
             *e = explain(*e, p->call);
+        } else if constexpr (carries_send_time<T>) {
+            std::get<T>(result).sent = p->sent;
+            if (p->resent) {
+                auto const now = boot_clock::now();
+                debug_(cat("etcd: ", p->call.name, " answered after a new token, ", to_ms(now - p->first_sent),
+                           " ms after its first send (", to_ms(now - p->sent), " ms for the second)"));
+            }
         }
         p->done(std::move(result));
     }
 
+    // The token a request carried was refused: a new one, and the request once more, within
+    // its own deadline. A renewal too: its lease deadline then counts from the second send.
     template <class T>
     void resend(std::shared_ptr<pending<T>> const& p, std::uint64_t generation, std::string const& why) {
         p->resent = true;
-        forget_token(generation, why);
+        if (generation == token_.generation() && !token_.token().empty()) {
+            debug_(cat("etcd refused the token of user ", token_.user(), " (", why, "): authenticating again"));
+        }
+        token_.refused(generation, why);
         send_with_token(p);
     }
 
     // A refusal that an operator must fix: said at level error, with what it concerns.
     etcd_error explain(etcd_error const& e, call_info const& call) {
-        if (gateway::permission_refused(e)) {
+        switch (gateway::refusal_of(e)) {
+        case gateway::refusal::permission: {
             auto text = cat("permission denied for ", keys_of(call), " (", call.name, ")",
-                            authenticating() ? cat(" as etcd user ", credentials_.user) : std::string(), ": ", e.message);
+                            token_.enabled() ? cat(" as etcd user ", token_.user()) : std::string(), ": ", e.message);
             problem(level::error, text);
             return etcd_error{etcd_error::kind::permission_denied, e.http_status, e.grpc_code, text};
         }
-        if (gateway::token_refused(e) && call.use == token_use::checked) {
-            auto text = authenticating()
-                            ? cat("etcd refuses the token of user ", credentials_.user, " even when new: ", e.message)
+        case gateway::refusal::token: {
+            auto text = token_.enabled()
+                            ? cat("etcd refuses the token of user ", token_.user(), " even when new: ", e.message)
                             : cat("etcd has authentication enabled and no user is configured: ", e.message);
-            problem(authenticating() ? level::warning : level::error, text);
+            problem(token_.enabled() ? level::warning : level::error, text);
             return etcd_error{etcd_error::kind::refused_credentials, e.http_status, e.grpc_code, text};
         }
-        return e;
+        default: return e;
+        }
     }
+
+    // --- the endpoint ---
+
+    // The one place requests move to another member: after a failure that blames the
+    // endpoint `failed` (unless another failure moved them on already), or to the leader.
+    void move_on(std::size_t failed, std::string const& reason) {
+        auto const before = http_.current();
+        http_.rotate_from(failed, reason);
+        moved(before);
+    }
+
+    void move_to(std::size_t endpoint, std::string const& reason) {
+        auto const before = http_.current();
+        http_.move_to(endpoint, reason);
+        moved(before);
+    }
+
+    void moved(std::size_t before) {
+        if (http_.current() == before) return;
+        apply(token_.moved(cat("member ", endpoint_name(http_.current())), steady::now()));
+    }
+
+    std::string endpoint_name(std::size_t index) const { return describe(http_.endpoints()[index]); }
 
     // --- the leader ---
 
     void follow(std::optional<leader_finder::step> step) {
         if (!step) return;
         if (step->what == leader_finder::step::kind::move) {
-            return http_.move_to(step->endpoint, cat("member ", leader_.leader(), " leads (term ", leader_.term(), ")"));
+            return move_to(step->endpoint, cat("member ", leader_.leader(), " leads (term ", leader_.term(), ")"));
         }
         auto const e = step->endpoint;
         http_.request_to(e, http_verb::post, "/v3/maintenance/status", "{}", token_fields(), status_timeout,
@@ -282,6 +331,9 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
                                  if (auto* s = std::get_if<member_status>(&decoded)) answer = std::move(*s);
                                  else self->debug_(cat("etcd status of ", self->endpoint_name(e), ": ",
                                                        nm::describe(std::get<etcd_error>(decoded))));
+                             } else {
+                                 auto const& f = std::get<http_failure>(r);
+                                 self->move_on(e, describe(f));  // only if e is where requests go
                              }
                              self->follow(self->leader_.status(e, answer, self->http_.current()));
                          });
@@ -291,38 +343,29 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
 
     // The token there is, as etcd wants it: the raw token ("Bearer x" is refused).
     net::header_fields token_fields() const {
-        if (token_.empty()) return {};
-        return {{"Authorization", token_}};
-    }
-
-    // The token that `generation` named is refused: the next request gets a new one. A
-    // newer token (another request already got one) is kept and tried.
-    void forget_token(std::uint64_t generation, std::string const& why) {
-        if (generation != token_generation_) return;
-        token_.clear();
-        auth_disabled_ = false;
-        token_refused_because_ = why;
-        debug_(cat("etcd refused the token of user ", credentials_.user, " (", why, "): authenticating again"));
+        if (token_.token().empty()) return {};
+        return {{"Authorization", token_.token()}};
     }
 
     // Calls resume once, never from inside this call: with nullopt when there is a token
     // (or none is needed), or with why there is none by the deadline.
     void with_token(steady::time_point deadline, std::function<void(token_outcome)> resume) {
-        if (!token_.empty() || auth_disabled_) return post(std::move(resume), std::nullopt);
-        if (steady::now() < refused_until_) return post(std::move(resume), refusal_);
-        auto w = std::make_shared<token_waiter>(io_, std::move(resume), deadline);
-        waiters_.push_back(w);
+        auto const now = steady::now();
+        switch (token_.admit(now)) {
+        case token_keeper::admission::go: return post(std::move(resume), std::nullopt);
+        case token_keeper::admission::refused: return post(std::move(resume), token_.refusal());
+        case token_keeper::admission::wait: break;
+        }
+        auto const id = ++waiter_ids_;
+        auto w = std::make_shared<token_waiter>(io_, std::move(resume));
+        waiters_.emplace(id, w);
         w->timer.expires_at(deadline);
-        w->timer.async_wait([weak = weak_from_this(), w](boost::system::error_code ec) {
+        w->timer.async_wait([weak = weak_from_this(), id](boost::system::error_code ec) {
             auto self = weak.lock();
-            if (ec || !self || self->closed_ || w->done) return;
-            w->done = true;
-            std::erase(self->waiters_, w);
-            w->resume(etcd_error{etcd_error::kind::timeout, 0, 0,
-                                 cat("no token for etcd user ", self->credentials_.user,
-                                     " in time: the authentication is still under way")});
+            if (ec || !self || self->closed_) return;
+            self->apply(self->token_.expired(id));
         });
-        if (!authentication_in_flight_) authenticate(deadline);
+        apply(token_.wait(id, deadline, now));
     }
 
     void post(std::function<void(token_outcome)> resume, token_outcome outcome) {
@@ -332,99 +375,48 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
         });
     }
 
-    // The one authentication in flight, with the deadline of the request that needs it
-    // first; every request waiting then gets its outcome.
+    // Carries out what the keeper decided: its lines, the authentication, then the
+    // requests it resumes (which may send and wait again).
+    void apply(token_keeper::steps const& steps) {
+        if (steps.problems_over) reported_.clear();
+        for (auto const& r : steps.reports) {
+            if (r.lvl == level::debug) debug_(r.text);
+            else if (r.problem) problem(r.lvl, r.text);
+            else report_(r.lvl, r.text);
+        }
+        if (steps.authenticate) authenticate(*steps.authenticate);
+        for (auto const& r : steps.resumed) {
+            auto it = waiters_.find(r.id);
+            if (it == waiters_.end()) continue;
+            auto w = it->second;
+            waiters_.erase(it);
+            w->timer.cancel();
+            w->resume(r.error);
+            if (closed_) return;  // the owner closed the client from a handler
+        }
+    }
+
     void authenticate(steady::time_point deadline) {
-        authentication_in_flight_ = true;
-        authentication_deadline_ = deadline;
-        debug_(cat("etcd: authenticating as user ", credentials_.user));
-        http_.request(http_verb::post, "/v3/auth/authenticate",
-                      gateway::encode_authenticate(credentials_.user, credentials_.password), {}, time_left(deadline),
-                      max_answer_body, [weak = weak_from_this()](http_result r) {
+        debug_(cat("etcd: authenticating as user ", token_.user()));
+        http_.request(http_verb::post, "/v3/auth/authenticate", gateway::encode_authenticate(token_.user(), password_), {},
+                      time_left(deadline), max_answer_body, [weak = weak_from_this()](http_result r) {
                           auto self = weak.lock();
                           if (self && !self->closed_) self->authenticated(std::move(r));
                       });
     }
 
     void authenticated(http_result r) {
-        authentication_in_flight_ = false;
-        token_outcome outcome;
+        etcd_result<std::string> answer = etcd_error{};
         if (auto const* f = std::get_if<http_failure>(&r)) {
-            auto e = to_error(*f);
-            e.message = cat("authenticate as user ", credentials_.user, ": ", e.message);
-            outcome = e;
+            answer = to_error(*f);
+            if (blames_endpoint(std::get<etcd_error>(answer))) move_on(f->endpoint_index, describe(*f));
         } else {
             auto const& a = std::get<http_answer>(r);
-            auto result = gateway::decode_authenticate(a.status, a.body);
-            if (auto* token = std::get_if<std::string>(&result)) {
-                accept(std::move(*token));
-            } else {
-                auto e = std::get<etcd_error>(std::move(result));
-                if (gateway::authentication_disabled(e)) {
-                    auth_disabled_ = true;
-                    problem(level::warning, cat("etcd has authentication disabled: user ", credentials_.user,
-                                                " is not used, requests go without a token"));
-                } else if (!gateway::credentials_refused(e)) {
-                    if (blames_endpoint(e)) http_.rotate_from(a.endpoint_index, nm::describe(e));
-                    e.message = cat("authenticate as user ", credentials_.user, ": ", e.message);
-                    outcome = e;
-                } else {
-                    outcome = refuse(e);
-                }
-            }
+            answer = gateway::decode_authenticate(a.status, a.body);
+            if (auto const* e = std::get_if<etcd_error>(&answer); e && blames_endpoint(*e))
+                move_on(a.endpoint_index, nm::describe(*e));
         }
-        // An authentication that ran out of the time of the request that started it: the
-        // requests that joined it with more time left get one of their own, until the last
-        // of their deadlines (so at most once more for each later deadline).
-        if (outcome && outcome->what == etcd_error::kind::timeout) {
-            auto later = steady::time_point::min();
-            for (auto const& w : waiters_) {
-                if (!w->done && w->deadline > authentication_deadline_) later = std::max(later, w->deadline);
-            }
-            if (later != steady::time_point::min()) {
-                std::vector<std::shared_ptr<token_waiter>> ended;
-                std::erase_if(waiters_, [&](auto const& w) {
-                    if (w->deadline > authentication_deadline_) return false;
-                    ended.push_back(w);
-                    return true;
-                });
-                authenticate(later);
-                return resume_all(ended, outcome);
-            }
-        }
-        resume_all(std::exchange(waiters_, {}), outcome);
-    }
-
-    void resume_all(std::vector<std::shared_ptr<token_waiter>> const& waiting, token_outcome const& outcome) {
-        for (auto const& w : waiting) {
-            if (w->done) continue;
-            w->done = true;
-            w->timer.cancel();
-            w->resume(outcome);
-            if (closed_) return;  // the owner closed the client from a handler
-        }
-    }
-
-    void accept(std::string token) {
-        token_ = std::move(token);
-        ++token_generation_;
-        refused_until_ = {};
-        reported_.clear();  // a problem that comes back is told at once
-        report_(level::info, token_generation_ == 1
-                                 ? cat("authenticated to etcd as user ", credentials_.user)
-                                 : cat("authenticated to etcd again as user ", credentials_.user, ": the last token was refused (",
-                                       token_refused_because_, ")"));
-    }
-
-    // etcd refuses the user: the same answer for an unknown user and a wrong password.
-    etcd_error refuse(etcd_error const& e) {
-        bool const password = e.message.find("authentication failed") != std::string::npos;
-        auto text = cat("etcd refuses user ", credentials_.user, ": ",
-                        password ? "wrong password (or no such user)" : "authentication failed", " (", e.message, ")");
-        refusal_ = etcd_error{etcd_error::kind::refused_credentials, e.http_status, e.grpc_code, text};
-        refused_until_ = steady::now() + refusal_hold;
-        problem(level::error, text);
-        return refusal_;
+        apply(token_.authenticated(answer, steady::now()));
     }
 
     // Tells a problem now unless the same was told within report_repeat.
@@ -455,7 +447,6 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
         w->on_message = std::move(on_message);
         w->on_end = std::move(on_end);
         watch_ = w;
-        if (!authenticating()) return open_watch(w);
         open_watch_with_token(w);
     }
 
@@ -473,8 +464,8 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
     void open_watch(std::shared_ptr<watch_state> const& w) {
         w->lines = gateway::line_splitter{max_watch_line};
         w->opened = true;
-        w->with_token = !token_.empty();
-        w->token_generation = token_generation_;
+        w->with_token = !token_.token().empty();
+        w->token_generation = token_.generation();
         stream_request rq{"watch", http_verb::post, "/v3/watch",
                           gateway::encode_watch(w->key, w->range_end, w->start_revision), watch_open_timeout,
                           max_error_body};
@@ -499,18 +490,16 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
 
     // The token of a watch was refused before it delivered anything: a new token, and the
     // same watch once more.
-    bool may_reopen(watch_state const& w) const { return authenticating() && !w.resent && !w.delivered; }
+    bool may_reopen(watch_state const& w) const { return token_.enabled() && !w.resent && !w.delivered; }
 
     void reopen_watch(std::shared_ptr<watch_state> const& w, std::string const& why) {
         w->resent = true;
         w->stream.close();
-        forget_token(w->token_generation, why);
+        token_.refused(w->token_generation, why);
         open_watch_with_token(w);
     }
 
     bool watching(std::shared_ptr<watch_state> const& w) const { return !closed_ && watch_ == w; }
-
-    std::string endpoint_name(std::size_t index) const { return describe(http_.endpoints()[index]); }
 
     // Forgets the watch without telling its owner.
     void stop_watch() {
@@ -525,7 +514,7 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
         auto const where = w->opened ? cat(" on ", endpoint_name(w->stream.endpoint_index())) : std::string();
         debug_(cat("etcd watch", where, " ended: ", nm::describe(e)));
         stop_watch();
-        if (w->opened && blames_endpoint(e)) http_.rotate_from(w->stream.endpoint_index(), nm::describe(e));
+        if (w->opened && blames_endpoint(e)) move_on(w->stream.endpoint_index(), nm::describe(e));
         auto on_end = std::move(w->on_end);
         on_end(e);
     }
@@ -591,32 +580,22 @@ struct etcd_client::impl : std::enable_shared_from_this<impl> {
         if (closed_) return;
         closed_ = true;
         http_.close();  // every request and the stream: their handlers are not called
-        for (auto const& w : waiters_) {
-            w->done = true;
-            w->timer.cancel();
-        }
+        for (auto const& [id, w] : waiters_) w->timer.cancel();
         waiters_.clear();
         watch_.reset();
     }
 
     boost::asio::io_context& io_;
-    etcd_credentials const credentials_;
+    std::string const password_;
     debug_sink debug_;
     report_sink report_;
     net::http_client http_;
     leader_finder leader_;                // where keepalives cost etcd least
+    token_keeper token_;                  // the user's token: when to authenticate, who waits
     bool closed_ = false;                 // no handler is called once set
     std::shared_ptr<watch_state> watch_;  // the current watch, if any
-
-    std::string token_;                        // empty: none yet, or refused
-    std::uint64_t token_generation_ = 0;       // counts tokens received: a refusal names the one it saw
-    bool auth_disabled_ = false;               // etcd said it has no authentication: no token needed
-    bool authentication_in_flight_ = false;
-    steady::time_point authentication_deadline_{};  // of the one in flight
-    std::vector<std::shared_ptr<token_waiter>> waiters_;  // requests waiting for the token
-    std::string token_refused_because_;        // why the last token was dropped, for the next report
-    steady::time_point refused_until_{};       // requests fail with refusal_ until then
-    etcd_error refusal_;
+    std::map<token_keeper::waiter_id, std::shared_ptr<token_waiter>> waiters_;  // requests waiting for the token
+    token_keeper::waiter_id waiter_ids_ = 0;
     std::map<std::string, steady::time_point> reported_;  // problems told, and when
 };
 
@@ -649,7 +628,7 @@ void etcd_client::keepalive(std::int64_t lease, timeout t, handler<keepalive_rep
     impl_->request<keepalive_reply>(
         "/v3/lease/keepalive", gateway::encode_lease_id(lease), t,
         [lease](int status, std::string_view body) { return gateway::decode_keepalive(status, body, lease); },
-        std::move(done), call_info{"keepalive", token_use::carried});
+        std::move(done), call_info{"keepalive", token_use::renewal});
 }
 
 void etcd_client::campaign(std::string const& key, std::string const& value, std::int64_t lease, timeout t,
@@ -668,14 +647,13 @@ void etcd_client::range(std::string const& key, std::string const& range_end, ti
 
 void etcd_client::put(std::string const& key, std::string const& value, std::int64_t lease, timeout t,
                       handler<std::monostate> done) {
-    impl_->request<std::monostate>("/v3/kv/put", gateway::encode_put(key, value, lease), t, gateway::decode_revoke,
+    impl_->request<std::monostate>("/v3/kv/put", gateway::encode_put(key, value, lease), t, gateway::decode_done,
                                    std::move(done), call_info{"put", token_use::checked, key});
 }
 
 void etcd_client::erase(std::string const& key, std::string const& range_end, timeout t, handler<std::monostate> done) {
-    impl_->request<std::monostate>("/v3/kv/deleterange", gateway::encode_delete(key, range_end), t,
-                                   gateway::decode_revoke, std::move(done),
-                                   call_info{"delete", token_use::checked, key, range_end});
+    impl_->request<std::monostate>("/v3/kv/deleterange", gateway::encode_delete(key, range_end), t, gateway::decode_done,
+                                   std::move(done), call_info{"delete", token_use::checked, key, range_end});
 }
 
 void etcd_client::time_to_live(std::int64_t lease, timeout t, handler<lease_time_left> done) {
@@ -684,7 +662,7 @@ void etcd_client::time_to_live(std::int64_t lease, timeout t, handler<lease_time
 }
 
 void etcd_client::revoke(std::int64_t lease, timeout t, handler<std::monostate> done) {
-    impl_->request<std::monostate>("/v3/lease/revoke", gateway::encode_lease_id(lease), t, gateway::decode_revoke,
+    impl_->request<std::monostate>("/v3/lease/revoke", gateway::encode_lease_id(lease), t, gateway::decode_done,
                                    std::move(done), call_info{"lease revoke"});
 }
 

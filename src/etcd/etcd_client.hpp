@@ -8,16 +8,20 @@
 //   caller ──grant/keepalive/campaign/revoke──▶ pool of keep-alive connections ──▶ endpoint[i]
 //   caller ──watch────────────────────────────▶ one streaming connection      ──▶ endpoint[i]
 //
-// A failed request moves the client on to the next endpoint, so retries rotate through
-// the cluster. Each request carries its own timeout, chosen by the caller.
+// A request that etcd cannot serve (no answer, no leader) moves the client on to the next
+// endpoint, so retries rotate through the cluster; keepalive answers lead it to etcd's
+// leader (leader_finder). Each request carries its own timeout, chosen by the caller.
 //
 // With a user (etcd's authentication), the client gets a token (POST /v3/auth/authenticate)
 // before the first request that etcd checks, sends it as the raw Authorization value, and
 // gets a new one when etcd refuses it (expired, unknown to a restarted member, older than
 // the auth store; or, etcd 3.4.23, a connection closed without an answer): then the
-// request is sent once more. All of it within the request's own timeout. A keepalive never
-// waits for a token and never causes an authentication: etcd does not check keepalives,
-// and the lease deadline must not depend on the auth store.
+// request is sent once more, within its own timeout (token_keeper.hpp). A keepalive goes
+// at once with the token there is and never waits for one before it is first sent; etcd
+// 3.4.42, 3.5.28, 3.6.9 and later check it too, and one refused is sent again the same way.
+// Its answer carries the send time of the attempt etcd acknowledged (keepalive_reply::sent),
+// which is what a lease deadline may count from. After a move to another member with a
+// simple token, a fresh one is asked for at once, in the background.
 #include <chrono>
 #include <cstdint>
 #include <functional>

@@ -40,6 +40,7 @@ using etcd_result = std::variant<T, etcd_error>;
 struct lease_grant {
     std::int64_t id = 0;
     std::int64_t ttl_seconds = 0;
+    time_point sent{};  // when the request etcd answered left (the client's, on the core's clock)
 };
 
 // What is left of a lease (nothing: it is gone).
@@ -58,6 +59,9 @@ struct keepalive_reply {
     std::optional<std::int64_t> ttl_seconds;
     // Absent when the header is missing or unreadable: the renewal counts all the same.
     std::optional<answer_origin> origin;
+    // When the keepalive etcd answered left: the lease deadline counts from it. A keepalive
+    // refused for its token is sent again; this is the second send's time.
+    time_point sent{};
 };
 
 // A member's own view (POST /v3/maintenance/status).

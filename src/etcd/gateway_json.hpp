@@ -6,7 +6,6 @@
 // keys and values are base64; zero, false and empty fields are omitted; unary errors are
 // {"error","message","code"}; streamed answers are wrapped as {"result":{...}} or
 // {"error":{"grpc_code","http_code","message"}}, one per line.
-#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -15,10 +14,6 @@
 #include "etcd/etcd_types.hpp"
 
 namespace nm::gateway {
-
-std::string base64_encode(std::string_view raw);
-// nullopt when the text is not valid base64.
-std::optional<std::string> base64_decode(std::string_view text);
 
 // id: the lease ID asked for (etcd grants it unless it exists), so that the answer can be checked.
 std::string encode_grant(std::int64_t ttl_seconds, std::int64_t id);
@@ -34,7 +29,7 @@ std::string encode_delete(std::string_view key, std::string_view range_end);
 std::string encode_authenticate(std::string_view user, std::string_view password);
 
 // An HTTP answer: status and body. Non-2xx statuses are decoded into an etcd_error
-// (with the gRPC code from the body when it has one).
+// (gateway_errors.hpp: decode_error).
 // An answer that names another lease than the one asked for (id, lease) is malformed.
 etcd_result<lease_grant> decode_grant(int http_status, std::string_view body, std::int64_t id);
 etcd_result<keepalive_reply> decode_keepalive(int http_status, std::string_view body, std::int64_t lease);
@@ -42,30 +37,15 @@ etcd_result<keepalive_reply> decode_keepalive(int http_status, std::string_view 
 // created at the txn's revision; a loss must show the holder. Anything else is malformed.
 etcd_result<campaign_reply> decode_campaign(int http_status, std::string_view body, std::string_view key,
                                             std::string_view value, std::int64_t lease);
-// An answer whose content does not matter (revoke, put, delete): success or an error.
-etcd_result<std::monostate> decode_revoke(int http_status, std::string_view body);
+// An answer whose content does not matter (a revoke, a put, a delete): done, or an error.
+etcd_result<std::monostate> decode_done(int http_status, std::string_view body);
 etcd_result<range_reply> decode_range(int http_status, std::string_view body);
 etcd_result<lease_time_left> decode_time_to_live(int http_status, std::string_view body);
 // POST /v3/maintenance/status {}: the member's ID and term (required) and its leader's ID.
 etcd_result<member_status> decode_status(int http_status, std::string_view body);
-// The error a non-2xx answer stands for (used for a watch that is refused before it streams).
-etcd_error decode_error(int http_status, std::string_view body);
-
 // The token of an authenticate answer: a non-empty string of visible ASCII (it is sent
 // back as the Authorization header's value).
 etcd_result<std::string> decode_authenticate(int http_status, std::string_view body);
-
-// What an error says about etcd's authentication. token_refused: the token sent (or its
-// absence) is not accepted: expired, unknown to this member, older than the auth store
-// (gRPC 16 "invalid auth token", "revision of auth store is old", "user name is empty"),
-// also as a watch's cancel reason. permission_refused: the user may not do this on these
-// keys (gRPC 7). credentials_refused: an authentication refused for its user and password
-// ("authentication failed", gRPC 3). authentication_disabled: etcd has no users to
-// authenticate.
-bool token_refused(etcd_error const& e);
-bool permission_refused(etcd_error const& e);
-bool credentials_refused(etcd_error const& e);
-bool authentication_disabled(etcd_error const& e);
 
 // One line of a watch stream (without its newline).
 etcd_result<watch_message> decode_watch_line(std::string_view line);
@@ -75,23 +55,5 @@ etcd_result<watch_message> decode_watch_line(std::string_view line);
 // for the lock's would have a standby campaign and an active node fence for nothing.
 etcd_result<watch_message> decode_watch_line(std::string_view line, std::string_view key,
                                              std::string_view range_end);
-
-// Splits a byte stream into lines whatever the chunking. Bounded: a line longer than
-// max_line makes feed() report overflow, and the stream must be abandoned.
-class line_splitter {
-public:
-    explicit line_splitter(std::size_t max_line = 4 * 1024 * 1024) : max_line_(max_line) {}
-
-    // Appends bytes; returns false if the pending line grew beyond max_line.
-    bool feed(std::string_view bytes);
-    // Takes the next complete line (without '\n'); false when none is complete yet.
-    bool next(std::string& line);
-
-private:
-    std::string buffer_;
-    std::size_t start_ = 0;    // first byte not yet returned by next()
-    std::size_t pending_ = 0;  // start of the unterminated last line: no '\n' from here on
-    std::size_t max_line_;
-};
 
 }  // namespace nm::gateway

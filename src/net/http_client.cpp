@@ -402,7 +402,6 @@ struct http_client::impl : std::enable_shared_from_this<impl> {
             }
             auto f = to_failure(r.failure, ep, index);
             self->debug_(cat(self->name_, " ", name_of(verb), " ", target, " failed: ", describe(f)));
-            self->rotate_from(index, describe(f));
             co_return f;
         }
     }

@@ -11,9 +11,9 @@
 //   open_stream() ─▶ a connection of its own ─▶ the body of a chunked 200, as it arrives
 //
 // Requests never wait behind each other: one that finds no idle connection opens its own,
-// so a request hanging on a stuck server cannot delay the next one. A request that gets
-// no answer moves the client on to the next endpoint; a caller that reads an answer as the
-// endpoint's fault moves it on with rotate_from().
+// so a request hanging on a stuck server cannot delay the next one. Which endpoint is to
+// blame for a failure or an answer is the caller's to judge: it moves the client on with
+// rotate_from(), or to an endpoint of its choosing with move_to().
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -155,16 +155,14 @@ public:
     // Sends one request to the current endpoint and calls done once with its answer, whatever
     // the status, or with why there is none: never from inside this call, never after
     // close(). A body is sent as application/json. A reused idle connection that turns out
-    // closed by the server is replaced once, within the same deadline; any other failure
-    // moves the client on to the next endpoint.
+    // closed by the server is replaced once, within the same deadline.
     void request(http_verb verb, std::string target, std::string body, timeout t, std::size_t max_body,
                  handler done);
     // The same, with header fields of the caller's.
     void request(http_verb verb, std::string target, std::string body, header_fields headers, timeout t,
                  std::size_t max_body, handler done);
 
-    // The same, to endpoints()[endpoint] whichever is current (out of range: the current
-    // one). Its failure moves the client on only if that endpoint is the current one.
+    // The same, to endpoints()[endpoint] whichever is current (out of range: the current one).
     void request_to(std::size_t endpoint, http_verb verb, std::string target, std::string body,
                     header_fields headers, timeout t, std::size_t max_body, handler done);
 

@@ -143,7 +143,7 @@ void write_etcd(writer& w, counters const& c) {
     by_label(w, "kind", c.etcd_requests);
     w.family("etcd_errors_total", "counter", "Failed requests to etcd, by kind.");
     by_label(w, "kind", c.etcd_errors);
-    w.family("keepalive_duration_seconds", "histogram", "Round-trip time of acknowledged lease keepalives.");
+    w.family("keepalive_duration_seconds", "histogram", "Time from a lease keepalive's first send to its acknowledgement (a refused token's authentication and second send included).");
     write_histogram(w, c.keepalive_rtt);
     w.family("api_requests_total", "counter", "Requests to nodeos's HTTP API, by kind (get_info, pause, resume).");
     by_label(w, "kind", c.api_requests);

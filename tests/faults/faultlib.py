@@ -29,16 +29,31 @@ NS = 1_000_000_000
 class Member(Etcd):
     """An etcd member of a Cluster, which can be killed and started again with its data."""
 
+    credentials = None  # (user, password) once the cluster has authentication on
+    _token = None
+
     @property
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def _headers(self, timeout):
+        # etcd 3.4.42-3.4.45, 3.5.28-3.5.31 and 3.6.0-3.6.11 answer a status question with
+        # authentication on to root only.
+        if self.credentials is None:
+            return {}
+        if self._token is None:
+            user, password = self.credentials
+            self._token = self.request("/v3/auth/authenticate", {"name": user, "password": password},
+                                       timeout=timeout)["token"]
+        return {"Authorization": self._token}
+
     def status(self, timeout=0.5):
         """(member id, leader id) from /v3/maintenance/status, or None."""
         try:
-            answer = self.request("/v3/maintenance/status", {}, timeout=timeout)
+            answer = self.request("/v3/maintenance/status", {}, timeout=timeout, headers=self._headers(timeout))
             return answer["header"]["member_id"], answer.get("leader")
         except (OSError, ValueError, KeyError):
+            self._token = None  # refused, or a restarted member that forgot it
             return None
 
     def kill(self, sig=signal.SIGKILL):
@@ -51,7 +66,7 @@ class Cluster:
     """`size` etcd members on loopback; with more than one, each member's peer port sits
     behind a Proxy, so a member can be cut off from its peers."""
 
-    def __init__(self, workdir, size=1):
+    def __init__(self, workdir, size=1, extra_args=()):
         self.members = []
         self.peer_proxies = {}
         names = [f"e{i + 1}" for i in range(size)]
@@ -66,10 +81,15 @@ class Cluster:
         initial = ",".join(f"{n}={advertise[n]}" for n in names)
         for n in names:
             self.members.append(Member(workdir, n, cluster=initial, peer_port=peer_ports[n],
-                                       advertise_peer_url=advertise[n]))
+                                       advertise_peer_url=advertise[n], extra_args=extra_args))
 
     def pids(self):
         return [m.proc.pid for m in self.members if m.running]
+
+    def login(self, user, password):
+        """The test's own questions to the members (status, leader) go as this user."""
+        for m in self.members:
+            m.credentials = (user, password)
 
     def start(self, timeout=20.0):
         for m in self.members:
@@ -301,6 +321,7 @@ class FaultCase(WorkdirCase):
     ttl = 3
     stop_timeout = 4
     etcd_size = 1
+    etcd_args = ()  # every member's extra flags
     group = "bp-faults"
     workdir_prefix = "nm-fault"
     stop_bound = 2.5  # a monitor asked to stop exits within its stop timeout plus this
@@ -308,10 +329,14 @@ class FaultCase(WorkdirCase):
     def setUp(self):
         self.make_workdir()
         self.nodes = []
-        self.cluster = Cluster(self.workdir, self.etcd_size)
+        self.cluster = Cluster(self.workdir, self.etcd_size, self.etcd_args_for(self.workdir))
         self.addCleanup(self.cluster.stop)
         self.addCleanup(self._stop_nodes)
         self.cluster.start()
+
+    def etcd_args_for(self, workdir):
+        """The members' extra flags (a subclass may write files they name into workdir)."""
+        return self.etcd_args
 
     def evidence(self):
         return [node.monitor.log_tail() for node in self.nodes] + \

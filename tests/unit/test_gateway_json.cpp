@@ -8,7 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "etcd/base64.hpp"
+#include "etcd/gateway_errors.hpp"
 #include "etcd/gateway_json.hpp"
+#include "etcd/line_splitter.hpp"
 #include "etcd/group_keys.hpp"
 #include "etcd/lock_value.hpp"
 #include "result_checks.hpp"
@@ -123,7 +126,7 @@ BOOST_AUTO_TEST_CASE(error_objects_of_every_status) {
     BOOST_TEST(e400.message == "invalid character 'x' looking for beginning of value");
     BOOST_TEST((kind_of(e400) == failure::rejected));
 
-    auto e404 = error_of(decode_revoke(404, lease_not_found_body));
+    auto e404 = error_of(decode_done(404, lease_not_found_body));
     BOOST_TEST(e404.http_status == 404);
     BOOST_TEST(e404.grpc_code == 5);
     BOOST_TEST((kind_of(e404) == failure::not_found));
@@ -149,12 +152,12 @@ BOOST_AUTO_TEST_CASE(error_bodies_that_are_not_the_gateway_s) {
     BOOST_TEST(plain.message == "Not Found ");
     BOOST_TEST((kind_of(plain) == failure::rejected));
 
-    auto empty = error_of(decode_revoke(502, ""));
+    auto empty = error_of(decode_done(502, ""));
     BOOST_TEST(empty.http_status == 502);
     BOOST_TEST(describe(empty) == "HTTP 502");
 
     // A code of the wrong type is ignored rather than trusted.
-    auto odd = error_of(decode_revoke(404, R"({"code":{},"message":"m"})"));
+    auto odd = error_of(decode_done(404, R"({"code":{},"message":"m"})"));
     BOOST_TEST(odd.grpc_code == 0);
     BOOST_TEST(odd.http_status == 404);
 }
@@ -467,9 +470,9 @@ BOOST_AUTO_TEST_CASE(campaign_wrong_shapes) {
 // --- revoke ---------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(revoke_answers) {
-    BOOST_TEST(std::holds_alternative<std::monostate>(decode_revoke(200, "{" + header + "}")));
-    BOOST_TEST((kind_of(error_of(decode_revoke(404, lease_not_found_body))) == failure::not_found));
-    require_malformed(decode_revoke(200, "<html>"));
+    BOOST_TEST(std::holds_alternative<std::monostate>(decode_done(200, "{" + header + "}")));
+    BOOST_TEST((kind_of(error_of(decode_done(404, lease_not_found_body))) == failure::not_found));
+    require_malformed(decode_done(200, "<html>"));
 }
 
 // --- watch lines ----------------------------------------------------------------------
@@ -884,6 +887,59 @@ BOOST_AUTO_TEST_CASE(authenticate_request_and_answer) {
     require_malformed(decode_authenticate(200, "{\"token\":\"" + std::string(5000, 'a') + "\"}"));
     require_malformed(decode_authenticate(200, "<html>"));
     require_malformed(decode_authenticate(200, "[]"));
+}
+
+// The forms each etcd writes (docs/etcd-versions.md): grpc-gateway v1 in 3.4 and 3.5,
+// v2 in 3.6 (and in Debian's 3.5.30), with the random spaces of Go's protojson.
+BOOST_AUTO_TEST_CASE(the_error_bodies_of_etcd_3_4_3_5_and_3_6) {
+    struct form {
+        char const* name;
+        int status;
+        char const* body;
+        int code;
+    };
+    for (auto const& f : {
+             form{"unary, 3.4 and 3.5", 400, R"({"error":"etcdserver: authentication is not enabled","code":9,"message":"etcdserver: authentication is not enabled"})", 9},
+             form{"unary, 3.6 (patroni #3525)", 400, R"({"code":9, "message":"etcdserver: authentication is not enabled", "details":[]})", 9},
+             form{"unary, 3.4.23's 412", 412, R"({"error":"etcdserver: authentication is not enabled","message":"etcdserver: authentication is not enabled","code":9})", 9},
+         }) {
+        BOOST_TEST_CONTEXT(f.name) {
+            auto e = decode_error(f.status, f.body);
+            BOOST_TEST(e.grpc_code == f.code);
+            BOOST_TEST(e.message == "etcdserver: authentication is not enabled");
+            BOOST_TEST(authentication_disabled(e));
+        }
+    }
+    // A keepalive refused before its first message: the status follows the code.
+    for (char const* body : {R"({"error":{"grpc_code":16,"http_code":401,"message":"etcdserver: invalid auth token","http_status":"Unauthorized"}})",
+                             R"({"error":{"code":16,"message":"etcdserver: invalid auth token"}})" "\n"}) {
+        BOOST_TEST_CONTEXT(body) {
+            auto e = error_of(decode_keepalive(401, body, 7));
+            BOOST_TEST(e.grpc_code == 16);
+            BOOST_TEST(e.http_status == 401);
+            BOOST_TEST(token_refused(e));
+            BOOST_TEST((kind_of(e) == failure::unauthenticated));
+        }
+    }
+    auto empty_user = error_of(decode_keepalive(400, R"({"error":{"code":3,"message":"etcdserver: user name is empty"}})", 7));
+    BOOST_TEST(token_refused(empty_user), "a keepalive sent before any token");
+    // Without quorum, before and inside the stream, in both forms: unavailable.
+    auto no_leader = error_of(decode_keepalive(503, R"({"error":{"code":14,"message":"etcdserver: no leader"}})", 7));
+    BOOST_TEST((kind_of(no_leader) == failure::unavailable));
+    auto in_stream = error_of(decode_keepalive(200, R"({"error":{"code":14, "message":"etcdserver: no leader"}})", 7));
+    BOOST_TEST(in_stream.grpc_code == 14);
+    BOOST_TEST((kind_of(in_stream) == failure::unavailable));
+    auto watch = value_of(decode_watch_line(R"({"error":{"code":14,"message":"etcdserver: no leader"}})"));
+    BOOST_REQUIRE(watch.error.has_value());
+    BOOST_TEST(watch.error->grpc_code == 14);
+    // A member that thinks it leads and cannot confirm it (etcd #21671): code 2, HTTP 500.
+    auto lessor = error_of(decode_keepalive(500, R"({"error":{"code":2,"message":"not a primary lessor"}})", 7));
+    BOOST_TEST((kind_of(lessor) == failure::unavailable));
+    // 3.6's status has fields 3.4 does not know; protojson's spaces are only spaces.
+    auto status = value_of(decode_status(200,
+        R"({"header":{"cluster_id":"1", "member_id":"12", "revision":"3", "raft_term":"4"}, "version":"3.6.14", "leader":"12", "storageVersion":"3.6.0", "dbSizeQuota":"2147483648", "downgradeInfo":{"enabled":false, "targetVersion":""}})"));
+    BOOST_TEST(status.self.member_id == "12");
+    BOOST_TEST(status.leader_id == "12");
 }
 
 BOOST_AUTO_TEST_CASE(what_an_error_says_about_the_token) {
