@@ -14,6 +14,8 @@
 #include <set>
 #include <sstream>
 
+#include "app/config_file.hpp"
+#include "app/preflight.hpp"
 #include "core/text.hpp"
 
 namespace po = boost::program_options;
@@ -21,9 +23,7 @@ namespace po = boost::program_options;
 namespace nm {
 namespace {
 
-constexpr int min_ttl = 2;  // etcd's smallest lease TTL
 constexpr char const* default_nodeos_api = "http://127.0.0.1:8888";  // nodeos's own default address
-constexpr std::size_t max_password_length = 4096;
 
 std::vector<std::string> split_commas(std::vector<std::string> const& values) {
     std::vector<std::string> out;
@@ -40,252 +40,6 @@ std::vector<std::string> split_commas(std::vector<std::string> const& values) {
     return out;
 }
 
-// Boost writes its messages by replacing each %name% placeholder with the offending text
-// for as long as one is left, so text that itself holds one ("--wait %value%") never ends
-// it: the message grows until memory runs out. Such text gets a message that names the
-// option without quoting the text.
-bool has_placeholder(std::string_view text) {
-    // Every name Boost 1.81 substitutes (errors.hpp, value_semantic.cpp).
-    for (std::string_view name : {"%canonical_option%", "%invalid_line%", "%option%", "%original_token%", "%prefix%", "%value%"}) {
-        if (text.find(name) != std::string_view::npos) return true;
-    }
-    return false;
-}
-
-std::string what_of(po::error const& e, bool text_has_placeholder) {
-    auto const* named = dynamic_cast<po::error_with_option_name const*>(&e);
-    if (!named || !text_has_placeholder) return e.what();
-    auto const option = named->get_option_name();
-    if (dynamic_cast<po::unknown_option const*>(&e)) return cat("unrecognised option '", option, "'");
-    if (option.empty()) return "invalid line";
-    return cat("the argument for option '", option, "' is invalid");
-}
-
-bool is_directory(std::string const& path) {
-    struct stat st {};
-    return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-bool is_readable_file(std::string const& path) {
-    struct stat st {};
-    return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), R_OK) == 0;
-}
-
-void check_config_dir(std::string const& flag, std::string const& dir) {
-    if (!is_directory(dir)) throw usage_error(cat("--", flag, " ", dir, ": no such directory"));
-    auto ini = dir + (dir.ends_with('/') ? "" : "/") + "config.ini";
-    if (!is_readable_file(ini)) throw usage_error(cat("--", flag, " ", dir, ": no readable config.ini in it"));
-}
-
-// The plugins a config.ini loads (`plugin = …` lines).
-std::vector<std::string> plugins_of(std::string const& dir) {
-    std::ifstream in(dir + (dir.ends_with('/') ? "" : "/") + "config.ini");
-    std::vector<std::string> found;
-    for (std::string line; std::getline(in, line);) {
-        line = line.substr(0, line.find('#'));
-        auto eq = line.find('=');
-        if (eq == std::string::npos) continue;
-        auto trim = [](std::string s) {
-            auto first = s.find_first_not_of(" \t\r");
-            auto last = s.find_last_not_of(" \t\r");
-            return first == std::string::npos ? std::string() : s.substr(first, last - first + 1);
-        };
-        if (trim(line.substr(0, eq)) == "plugin") found.push_back(trim(line.substr(eq + 1)));
-    }
-    return found;
-}
-
-void check_plugin(std::string const& flag, std::string const& dir, std::string const& plugin, char const* why) {
-    auto plugins = plugins_of(dir);
-    if (std::find(plugins.begin(), plugins.end(), plugin) == plugins.end()) {
-        throw usage_error(cat("--", flag, " ", dir, ": its config.ini does not load ", plugin, " (", why, ")"));
-    }
-}
-
-void check_readable(std::string const& flag, std::string const& path) {
-    if (!path.empty() && !is_readable_file(path)) {
-        throw usage_error(cat("--", flag, " ", path, ": not a readable file"));
-    }
-}
-
-void check(config const& c) {
-    struct stat st {};
-    if (::stat(c.nodeos.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-        throw usage_error(cat("--nodeos ", c.nodeos, ": no such file"));
-    }
-    if (::access(c.nodeos.c_str(), X_OK) != 0) throw usage_error(cat("--nodeos ", c.nodeos, ": not executable"));
-    bool const paused = c.standby == standby_mode::paused;
-    check_config_dir("active-config-dir", c.active_config_dir);
-    if (!paused) check_config_dir("standby-config-dir", c.standby_config_dir);
-    if (paused) {
-        check_plugin("active-config-dir", c.active_config_dir, "eosio::producer_api_plugin",
-                     "--standby-mode paused pauses and resumes nodeos through it");
-    }
-    if (c.nodeos_api) {
-        check_plugin("active-config-dir", c.active_config_dir, "eosio::chain_api_plugin",
-                     "the health check reads /v1/chain/get_info");
-        if (!paused) {
-            check_plugin("standby-config-dir", c.standby_config_dir, "eosio::chain_api_plugin",
-                         "the health check reads /v1/chain/get_info");
-        }
-    }
-    if (c.block_interval_ms < 10 || c.block_interval_ms > 10000) {
-        throw usage_error(cat("--block-interval-ms ", c.block_interval_ms, ": must be between 10 and 10000"));
-    }
-    if (c.hook_timeout < 1 || c.hook_timeout > 3600) {
-        throw usage_error(cat("--hook-timeout ", c.hook_timeout, ": must be between 1 and 3600 seconds"));
-    }
-    for (auto const& command : c.on_role_change) {
-        if (command.find_first_not_of(" \t") == std::string::npos) throw usage_error("--on-role-change: an empty command");
-    }
-    if (c.max_head_lag < 1) throw usage_error(cat("--max-head-lag ", c.max_head_lag, ": must be at least 1 second"));
-    // A replay takes minutes; only nodeos's health tells when it is over, and a node that
-    // campaigned before would stop its own replay to restart as the producer.
-    if (!c.dirty_db_args.empty() && !c.nodeos_api) {
-        throw usage_error("--dirty-db-args needs --nodeos-api: only nodeos's health check tells when a replay is over");
-    }
-    if (c.lease_ttl < min_ttl) throw usage_error(cat("--lease-ttl ", c.lease_ttl, ": must be at least ", min_ttl, " seconds"));
-    if (c.lease_ttl > 3600) throw usage_error(cat("--lease-ttl ", c.lease_ttl, ": must be at most 3600 seconds"));
-    if (paused) {
-        auto const p = c.timings();
-        if (p.pause_budget() < milliseconds(100)) {
-            throw usage_error(cat("--block-interval-ms ", c.block_interval_ms, ": a fence by pause at --lease-ttl ", c.lease_ttl,
-                                  " leaves the API ", to_ms(p.pause_budget()),
-                                  " ms to confirm it (at least 100 needed): raise --lease-ttl"));
-        }
-    }
-    if (c.stop_timeout < 1) throw usage_error(cat("--stop-timeout ", c.stop_timeout, ": must be at least 1 second"));
-    if (c.failover_group.empty()) throw usage_error("--failover-group: must not be empty");
-    if (c.node_name.empty()) throw usage_error("--node-name: must not be empty");
-    if (!c.etcd_cert.empty() && c.etcd_key.empty()) throw usage_error("--etcd-cert needs --etcd-key");
-    if (c.etcd_cert.empty() && !c.etcd_key.empty()) throw usage_error("--etcd-key needs --etcd-cert");
-    check_readable("etcd-ca", c.etcd_ca);
-    check_readable("etcd-cert", c.etcd_cert);
-    check_readable("etcd-key", c.etcd_key);
-}
-
-// Where each option of the config file was set, so that a later check can name the line.
-struct file_origin {
-    std::string path;
-    std::map<std::string, int> line_of;  // option name -> line number
-
-    std::string where(int line) const { return cat(path, ":", line, ": "); }
-};
-
-std::string strip_comment(std::string const& line) {
-    auto text = line.substr(0, line.find('#'));
-    auto first = text.find_first_not_of(" \t\r");
-    if (first == std::string::npos) return {};
-    auto last = text.find_last_not_of(" \t\r");
-    return text.substr(first, last - first + 1);
-}
-
-bool readable_by_others(std::string const& path) {
-    struct stat st {};
-    return ::stat(path.c_str(), &st) == 0 && (st.st_mode & S_IROTH) != 0;
-}
-
-// etcd's gateway reads JSON, whose decoder turns bytes that are not UTF-8 into U+FFFD: a
-// password with such bytes would be refused for no visible reason.
-bool is_utf8(std::string_view text) {
-    for (std::size_t i = 0; i < text.size();) {
-        auto const c = static_cast<unsigned char>(text[i]);
-        std::size_t const length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-        if (length == 0 || i + length > text.size()) return false;
-        for (std::size_t k = 1; k < length; ++k) {
-            if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) return false;
-        }
-        i += length;
-    }
-    return true;
-}
-
-// The user's password: the one line of --etcd-password-file, a file that other users
-// cannot read (as a key file should be), ending with or without a newline.
-void read_password(config& c) {
-    if (c.etcd_user.empty() && c.etcd_password_file.empty()) return;
-    if (c.etcd_user.empty()) throw usage_error("--etcd-password-file needs --etcd-user");
-    if (c.etcd_password_file.empty()) {
-        throw usage_error("--etcd-user needs --etcd-password-file (the password is read from a file, never given "
-                          "on the command line)");
-    }
-    if (!is_utf8(c.etcd_user)) throw usage_error(cat("--etcd-user: not UTF-8"));
-    auto const& path = c.etcd_password_file;
-    auto const flag = cat("--etcd-password-file ", path, ": ");
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) throw usage_error(cat(flag, std::strerror(errno)));
-    if (!S_ISREG(st.st_mode)) throw usage_error(cat(flag, "not a regular file"));
-    if (st.st_mode & S_IROTH) throw usage_error(cat(flag, "readable by other users (chmod o-r ", path, ")"));
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw usage_error(cat(flag, "cannot read it"));
-    std::string text(max_password_length + 3, '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<std::size_t>(in.gcount()));
-    if (in.bad()) throw usage_error(cat(flag, "cannot read it"));
-    if (text.ends_with('\n')) text.pop_back();
-    if (text.ends_with('\r')) text.pop_back();
-    if (text.empty()) throw usage_error(cat(flag, "empty: it must hold the password"));
-    if (text.size() > max_password_length) throw usage_error(cat(flag, "longer than ", max_password_length, " bytes"));
-    if (text.find_first_of("\r\n") != std::string::npos) throw usage_error(cat(flag, "more than one line"));
-    if (!is_utf8(text)) throw usage_error(cat(flag, "the password is not UTF-8"));
-    c.etcd_password = std::move(text);
-}
-
-// Reads the file one line at a time, so that every error names its line. Options given
-// on the command line win: their lines in the file are skipped.
-file_origin read_config_file(std::string const& path, po::options_description const& allowed,
-                             po::variables_map& vm) {
-    std::ifstream in(path);
-    if (!in) throw usage_error(cat("--config ", path, ": cannot read it"));
-    file_origin origin{path, {}};
-    std::set<std::string> from_command_line;
-    for (auto const& [name, value] : vm) {
-        if (!value.defaulted()) from_command_line.insert(name);
-    }
-    std::string line;
-    for (int number = 1; std::getline(in, line); ++number) {
-        auto text = strip_comment(line);
-        if (text.empty()) continue;
-        if (text.front() == '[') throw usage_error(cat(origin.where(number), "sections are not used in this file"));
-        po::parsed_options parsed(&allowed);
-        try {
-            std::istringstream one(text);
-            parsed = po::parse_config_file(one, allowed, true);
-        } catch (po::error const& e) {
-            throw usage_error(cat(origin.where(number), what_of(e, has_placeholder(text))));
-        }
-        for (auto const& opt : parsed.options) {
-            if (opt.unregistered) throw usage_error(cat(origin.where(number), "unknown option '", opt.string_key, "'"));
-            auto const& semantic = *allowed.find(opt.string_key, false).semantic();
-            if (origin.line_of.contains(opt.string_key) && !semantic.is_composing()) {
-                throw usage_error(cat(origin.where(number), "'", opt.string_key, "' is already set on line ",
-                                      origin.line_of[opt.string_key]));
-            }
-            origin.line_of.emplace(opt.string_key, number);
-        }
-        std::erase_if(parsed.options, [&](auto const& opt) { return from_command_line.contains(opt.string_key); });
-        try {
-            po::store(parsed, vm);
-        } catch (po::error const& e) {
-            throw usage_error(cat(origin.where(number), what_of(e, has_placeholder(text))));
-        }
-    }
-    if (auto key = origin.line_of.find("etcd-key"); key != origin.line_of.end() && readable_by_others(path)) {
-        throw usage_error(cat(origin.where(key->second), "names a private key file but is readable by other users "
-                                                         "(chmod o-r ", path, ")"));
-    }
-    return origin;
-}
-
-// A check failed on "--NAME ...": when NAME came from the config file, say where.
-std::string locate(std::string const& message, file_origin const& origin) {
-    if (!message.starts_with("--")) return message;
-    auto name = message.substr(2, message.find_first_of(" :", 2) - 2);
-    auto found = origin.line_of.find(name);
-    if (found == origin.line_of.end()) return message;
-    return origin.where(found->second) + message;
-}
-
 std::string host_name();
 
 // Turns the parsed text into the config and checks it.
@@ -295,38 +49,38 @@ void finish(config& c, std::vector<std::string>& endpoints, std::string const& m
     if (standby_name == "paused") {
         c.standby = standby_mode::paused;
     } else if (standby_name != "restart") {
-        throw usage_error(cat("--standby-mode ", standby_name, ": must be restart or paused"));
+        throw option_error("standby-mode", cat(standby_name, ": must be restart or paused"));
     }
     if (!nodeos_api.empty() || c.standby == standby_mode::paused) {
         auto const url = nodeos_api.empty() ? std::string(default_nodeos_api) : nodeos_api;
         c.nodeos_api = parse_endpoint_url(url);
         if (!c.nodeos_api || c.nodeos_api->tls) {
-            throw usage_error(cat("--nodeos-api ", url, ": not an http:// URL with host and port"));
+            throw option_error("nodeos-api", cat(url, ": not an http:// URL with host and port"));
         }
     }
     if (endpoints.empty()) endpoints.push_back("http://127.0.0.1:2379");
     for (auto const& url : split_commas(endpoints)) {
         auto e = parse_endpoint_url(url);
-        if (!e) throw usage_error(cat("--etcd-endpoints ", url, ": not an http:// or https:// URL with host and port"));
+        if (!e) throw option_error("etcd-endpoints", cat(url, ": not an http:// or https:// URL with host and port"));
         if (c.tls()) e->tls = true;
         c.etcd_endpoints.push_back(*e);
     }
-    if (c.etcd_endpoints.empty()) throw usage_error("--etcd-endpoints: no endpoint given");
+    if (c.etcd_endpoints.empty()) throw option_error("etcd-endpoints", ": no endpoint given");
     if (metrics_addr.empty()) {
         c.metrics_addr.reset();
     } else {
         c.metrics_addr = parse_listen_address(metrics_addr);
         if (!c.metrics_addr) {
-            throw usage_error(cat("--metrics-addr ", metrics_addr, ": not a numeric IPv4 or [IPv6] address with a port"));
+            throw option_error("metrics-addr", cat(metrics_addr, ": not a numeric IPv4 or [IPv6] address with a port"));
         }
     }
     if (log_format_name != "text" && log_format_name != "json") {
-        throw usage_error(cat("--log-format ", log_format_name, ": must be text or json"));
+        throw option_error("log-format", cat(log_format_name, ": must be text or json"));
     }
     c.json_logs = log_format_name == "json";
     if (c.node_name.empty()) c.node_name = host_name();
     read_password(c);  // the commands need it as much as the daemon
-    if (daemon) check(c);
+    if (daemon) preflight(c);
 }
 
 std::string host_name() {
@@ -336,6 +90,10 @@ std::string host_name() {
 }
 
 }  // namespace
+
+usage_error option_error(std::string const& name, std::string const& detail) {
+    return usage_error(name, cat("--", name, detail.starts_with(':') ? "" : " ", detail));
+}
 
 policy config::timings() const {
     return policy::from(policy::settings{.ttl = seconds(lease_ttl),
@@ -533,10 +291,9 @@ command_line parse_command_line(int argc, char const* const* argv) {
         throw usage_error(what_of(e, std::any_of(argv + 1, argv + argc, [](char const* a) { return has_placeholder(a); })));
     }
     if (vm.count("etcd-password")) {
-        throw usage_error(locate("--etcd-password: a password is never given on the command line or in the config "
-                                 "file: write it to a file only the monitor's user can read, and name that file "
-                                 "with --etcd-password-file",
-                                 origin));
+        throw origin.locate(option_error("etcd-password", ": a password is never given on the command line or in the "
+                                                          "config file: write it to a file only the monitor's user can "
+                                                          "read, and name that file with --etcd-password-file"));
     }
     if (vm.count("help")) {
         std::ostringstream text;
@@ -559,10 +316,10 @@ command_line parse_command_line(int argc, char const* const* argv) {
     try {
         finish(c, endpoints, metrics_addr, log_format_name, standby_name, nodeos_api, daemon);
         if (out.action == command_line::what::switchover && (o.wait < 1 || o.wait > 3600)) {
-            throw usage_error(cat("--wait ", o.wait, ": must be between 1 and 3600 seconds"));
+            throw option_error("wait", cat(o.wait, ": must be between 1 and 3600 seconds"));
         }
     } catch (usage_error const& e) {
-        throw usage_error(locate(e.what(), origin));
+        throw origin.locate(e);
     }
     return out;
 }

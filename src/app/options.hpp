@@ -13,8 +13,13 @@ namespace nm {
 
 // Invalid input: main prints the reason on one line and exits with code 2.
 struct usage_error : std::runtime_error {
-    using std::runtime_error::runtime_error;
+    explicit usage_error(std::string const& what) : std::runtime_error(what) {}
+    usage_error(std::string option, std::string const& what) : std::runtime_error(what), option(std::move(option)) {}
+    std::string option;  // the option at fault (no dashes), when one is: its line in --config is named
 };
+
+// "--NAME DETAIL" (or "--NAME: DETAIL" when the detail starts with ':'), about that option.
+usage_error option_error(std::string const& name, std::string const& detail);
 
 struct endpoint_url {
     bool tls = false;

@@ -92,13 +92,40 @@ struct connection {
     bool open = false;          // connected and, for TLS, handshaken
 };
 
+// The steps of an exchange, each of which can fail.
+enum class step {
+    address,        // the endpoint's numeric address
+    connect,
+    tls_setup,      // SNI and the name check
+    tls_handshake,
+    write,          // the request
+    read_answer,    // a request's whole answer
+    read_header,    // a stream's header, before any of its body
+    read_body,      // a stream's body
+};
+
 // A failed step of an exchange: which step, and why.
 struct step_error {
     error_code ec;
-    std::string step;
+    step what = step::address;
     std::string detail;  // what the error code does not say: why a certificate was refused
     explicit operator bool() const { return bool(ec); }
 };
+
+// A step as messages name it ("read watch header 10.0.1.10:2379: ..."); label: the stream's.
+std::string step_name(step s, std::string_view label) {
+    switch (s) {
+    case step::address: return "address";
+    case step::connect: return "connect";
+    case step::tls_setup: return "tls setup";
+    case step::tls_handshake: return "tls handshake";
+    case step::write: return "write";
+    case step::read_answer: return "read";
+    case step::read_header: return cat("read ", label, " header");
+    case step::read_body: return cat("read ", label);
+    }
+    return "step";
+}
 
 steady::time_point deadline_after(timeout t) {
     return steady::now() + std::chrono::duration_cast<steady::duration>(std::clamp<timeout>(t, timeout::zero(), longest_timeout));
@@ -112,20 +139,19 @@ bool closed_by_peer(error_code const& ec) {
 
 // What a server's close of an idle keep-alive connection looks like on its next use.
 bool looks_stale(step_error const& f) {
-    if (f.step != "write" && f.step != "read") return false;
+    if (f.what != step::write && f.what != step::read_answer) return false;
     return closed_by_peer(f.ec) || f.ec == asio::error::broken_pipe || f.ec == asio::error::connection_aborted;
 }
 
-http_failure to_failure(step_error const& f, http_endpoint const& ep, std::size_t index) {
+http_failure to_failure(step_error const& f, http_endpoint const& ep, std::size_t index, std::string_view label = {}) {
     auto kind = http_failure::kind::transport;
     if (f.ec == beast::error::timeout) kind = http_failure::kind::timeout;
     if (f.ec == http::error::body_limit) kind = http_failure::kind::too_large;
     if (f.ec == http::error::buffer_overflow) kind = http_failure::kind::too_large;
-    auto message = cat(f.step, " ", describe(ep), ": ", f.ec.message());
+    auto message = cat(step_name(f.what, label), " ", describe(ep), ": ", f.ec.message());
     if (!f.detail.empty()) message += cat(": ", f.detail);
     http_failure out{kind, std::move(message), index};
-    // "read": a request's answer; "read <stream> header": a stream's, before any of its body.
-    bool const awaiting_answer = f.step == "read" || (f.step.starts_with("read ") && f.step.ends_with(" header"));
+    bool const awaiting_answer = f.what == step::read_answer || f.what == step::read_header;
     out.closed_without_answer = awaiting_answer && closed_by_peer(f.ec);
     return out;
 }
@@ -217,15 +243,15 @@ bool enable_tcp_keepalive(tcp::socket& socket) {
 asio::awaitable<step_error> open_connection(connection& c, http_endpoint const& ep, steady::time_point deadline) {
     error_code ec;
     auto const address = asio::ip::make_address(ep.address, ec);
-    if (ec) co_return step_error{ec, "address"};
+    if (ec) co_return step_error{ec, step::address};
     c.tcp().expires_at(deadline);
     std::tie(ec) = co_await c.tcp().async_connect(tcp::endpoint(address, ep.port), use_tuple);
-    if (ec) co_return step_error{ec, "connect"};
+    if (ec) co_return step_error{ec, step::connect};
     if (auto* tls = std::get_if<tls_stream>(&c.stream)) {
-        if ((ec = prepare_tls(*tls, ep.host))) co_return step_error{ec, "tls setup"};
+        if ((ec = prepare_tls(*tls, ep.host))) co_return step_error{ec, step::tls_setup};
         c.tcp().expires_at(deadline);
         std::tie(ec) = co_await tls->async_handshake(ssl::stream_base::client, use_tuple);
-        if (ec) co_return step_error{ec, "tls handshake", verify_failure(*tls)};
+        if (ec) co_return step_error{ec, step::tls_handshake, verify_failure(*tls)};
     }
     c.open = true;
     co_return step_error{};
@@ -246,7 +272,7 @@ asio::awaitable<step_error> write_request(connection& c, http::request<http::str
                                           steady::time_point deadline) {
     c.tcp().expires_at(deadline);
     auto [ec, n] = co_await std::visit([&](auto& s) { return http::async_write(s, req, use_tuple); }, c.stream);
-    co_return step_error{ec, "write"};
+    co_return step_error{ec, step::write};
 }
 
 // What one request/answer on one connection gave.
@@ -273,7 +299,7 @@ asio::awaitable<round_trip_result> round_trip(connection& c, http_endpoint const
     auto [ec, n] = co_await std::visit(
         [&](auto& s) { return http::async_read(s, c.buffer, parser, use_tuple); }, c.stream);
     if (ec) {
-        r.failure = step_error{ec, "read"};
+        r.failure = step_error{ec, step::read_answer};
         if (fresh) explain_refused_tls(c, r.failure);
         co_return r;
     }
@@ -509,7 +535,7 @@ struct http_client::impl : std::enable_shared_from_this<impl> {
                                              deadline);
         }
         if (!self->live(*s)) co_return;
-        if (failure) co_return self->end_stream(s, failed(to_failure(failure, ep, index)));
+        if (failure) co_return self->end_stream(s, failed(to_failure(failure, ep, index, rq.label)));
 
         // Chunks are collected during a read and passed on after it, so that the owner may
         // close the stream from on_data while no parser is running.
@@ -526,7 +552,7 @@ struct http_client::impl : std::enable_shared_from_this<impl> {
         auto [ec, n] = co_await std::visit(
             [&](auto& stream) { return http::async_read_header(stream, c.buffer, parser, use_tuple); }, c.stream);
         if (!self->live(*s)) co_return;
-        if (ec) co_return self->end_stream(s, failed(to_failure({ec, cat("read ", rq.label, " header")}, ep, index)));
+        if (ec) co_return self->end_stream(s, failed(to_failure({ec, step::read_header}, ep, index, rq.label)));
         // From here on the stream may be silent for minutes; TCP keepalive watches the peer.
         c.tcp().expires_never();
         if (parser.get().result() != http::status::ok) {
@@ -548,7 +574,7 @@ struct http_client::impl : std::enable_shared_from_this<impl> {
                 if (s->handlers.on_data) s->handlers.on_data(data);
                 if (!self->live(*s)) co_return;  // the owner closed the stream or the client
             }
-            if (ec) co_return self->end_stream(s, failed(to_failure({ec, cat("read ", rq.label)}, ep, index)));
+            if (ec) co_return self->end_stream(s, failed(to_failure({ec, step::read_body}, ep, index, rq.label)));
             if (parser.is_done()) co_return self->end_stream(s, stream_end{stream_end::kind::finished, {}, {}, index});
         }
     }
