@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "app/endpoints.hpp"
+#include "core/switchover.hpp"
 #include "etcd/etcd_client.hpp"
 #include "etcd/group_keys.hpp"
 #include "etcd/lock_value.hpp"
@@ -252,21 +253,32 @@ int pause_or_resume(session& s, command_options const& o, bool pause) {
     return 0;
 }
 
+// Why a member cannot take over in a switchover now (empty: it can), by the core's rule.
+std::string not_ready(group_state const& g, std::string const& node, member_record const& m) {
+    switch (switchover_readiness({m.state, m.candidacy, g.keys.node_pauses().contains(node)})) {
+    case switchover_verdict::ready: return {};
+    case switchover_verdict::paused: return "paused by an operator";
+    case switchover_verdict::not_candidate: return why_not(m);
+    case switchover_verdict::not_standby: return cat("it is ", m.state);
+    }
+    return m.state;
+}
+
 // The best candidate: a ready standby with the freshest head.
 std::string pick_target(group_state const& g, std::string const& producer) {
     std::vector<member_record> ready;
-    std::string not_ready;
+    std::string not_ready_ones;
     for (auto const& [node, m] : g.members) {
         if (node == producer) continue;
-        if (m.candidate() && m.state == "standby") {
+        if (auto why = not_ready(g, node, m); why.empty()) {
             ready.push_back(m);
         } else {
-            not_ready += cat(not_ready.empty() ? "" : ", ", node, " (", m.candidate() ? m.state : why_not(m), ")");
+            not_ready_ones += cat(not_ready_ones.empty() ? "" : ", ", node, " (", why, ")");
         }
     }
     if (ready.empty()) {
-        throw refused(not_ready.empty() ? "no candidate at all: the producer is the group's only member"
-                                        : cat("no candidate at all: ", not_ready));
+        throw refused(not_ready_ones.empty() ? "no candidate at all: the producer is the group's only member"
+                                             : cat("no candidate at all: ", not_ready_ones));
     }
     std::stable_sort(ready.begin(), ready.end(), [](auto const& a, auto const& b) {
         return a.head_lag_ms.value_or(INT64_MAX) < b.head_lag_ms.value_or(INT64_MAX);
@@ -287,8 +299,7 @@ int switchover(session& s, command_options const& o) {
         auto it = g.members.find(target);
         if (it == g.members.end()) throw refused(cat(target, " is not a member of group ", s.group()));
         if (target == *producer) throw refused(cat(target, " is already the producer"));
-        if (!it->second.candidate()) throw refused(cat(target, " is not ready: ", why_not(it->second)));
-        if (it->second.state != "standby") throw refused(cat(target, " is not ready: it is ", it->second.state));
+        if (auto why = not_ready(g, target, it->second); !why.empty()) throw refused(cat(target, " is not ready: ", why));
     }
 
     // The request lives as long as the wait: a switchover that cannot complete ends by itself.

@@ -6,6 +6,7 @@
 // only logged and counted. Operator-facing code learns everything from observations: it
 // keeps no state of its own about the lock or nodeos.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -58,7 +59,7 @@ enum class cause : std::uint8_t {
     lock_may_be_free,     // K1
     lock_acquired,        // K2
     lock_held_by_other,   // K3
-    lock_taken,           // K4, K11: another holder while this node thought it held the lock
+    lock_taken,           // K4, K10: another holder while this node thought it held the lock
     own_lease_survives,   // K5
     key_vanished,         // K6
     campaign_failed,      // K7
@@ -128,33 +129,6 @@ char const* name_of(fence_kind f);
 enum class start_kind { first, crash, promote, demote, restart };
 char const* name_of(start_kind k);
 
-namespace act {
-// Commands.
-struct grant { std::uint64_t request; std::int64_t lease; duration timeout; };  // the lease ID asked for
-struct renew { std::uint64_t request; std::int64_t lease; duration timeout; };
-struct campaign { std::uint64_t request; std::int64_t lease; duration timeout; };
-struct read_group { std::uint64_t request; duration timeout; };  // the lock key and the group's control keys
-struct release { std::uint64_t request; std::int64_t lease; duration timeout; };
-struct watch { std::int64_t from_revision; };  // replaces the current watch
-// With `paused`, nodeos starts with --pause-on-startup; with `replay`, the operator's
-// --dirty-db-args are added to this one start.
-struct start_nodeos { mode as; start_kind kind; bool paused = false; bool replay = false; };
-struct check_health { std::uint64_t request; duration timeout; };
-struct set_production { std::uint64_t request; bool paused; duration timeout; };  // pause or resume, then confirm
-// Write this node's member record, bound to the lease (the driver adds who, when and the version).
-struct publish {
-    std::uint64_t request;
-    std::int64_t lease;
-    duration timeout;
-};
-struct signal_nodeos { int signal; };  // to nodeos's process group
-struct exit { int code; };
-// Observations.
-struct note {};
-template <class Phase>
-struct changed { Phase from; Phase to; };
-}  // namespace act
-
 enum class lease_phase { none, granting, adopting, live, releasing };
 enum class lock_view { unknown, mine, theirs };
 enum class watch_phase { idle, open, broken };
@@ -169,6 +143,46 @@ char const* name_of(production_phase p);
 char const* name_of(lock_view v);
 char const* name_of(watch_phase p);
 char const* name_of(nodeos_phase p);
+
+// What this node's member record says of it, as the core decides to write it (the
+// driver adds who it is, its version and its standby mode, and when it writes).
+struct member_view {
+    role state = role::starting;
+    candidacy candidate = candidacy::candidate;
+    std::optional<health_phase> health;          // with a nodeos API
+    std::optional<std::int64_t> head_block_num;  // ... once nodeos has answered
+    std::optional<duration> head_lag;
+    bool database_dirty = false;
+    time_point since{};  // the latest change of role
+};
+
+namespace act {
+// Commands.
+struct grant { std::uint64_t request; std::int64_t lease; duration timeout; };  // the lease ID asked for
+struct renew { std::uint64_t request; std::int64_t lease; duration timeout; };
+struct campaign { std::uint64_t request; std::int64_t lease; duration timeout; };
+struct read_group { std::uint64_t request; duration timeout; };  // the lock key and the group's control keys
+struct release { std::uint64_t request; std::int64_t lease; duration timeout; };
+struct watch { std::int64_t from_revision; };  // replaces the current watch
+// With `paused`, nodeos starts with --pause-on-startup; with `replay`, the operator's
+// --dirty-db-args are added to this one start.
+struct start_nodeos { mode as; start_kind kind; bool paused = false; bool replay = false; };
+struct check_health { std::uint64_t request; duration timeout; };
+struct set_production { std::uint64_t request; bool paused; duration timeout; };  // pause or resume, then confirm
+// Write this node's member record, bound to the lease.
+struct publish {
+    std::uint64_t request;
+    std::int64_t lease;
+    duration timeout;
+    member_view member;
+};
+struct signal_nodeos { int signal; };  // to nodeos's process group
+struct exit { int code; };
+// Observations.
+struct note {};
+template <class Phase>
+struct changed { Phase from; Phase to; };
+}  // namespace act
 
 // One thing the core asks for or reports: `lvl` is how much an operator needs to see it.
 struct action {

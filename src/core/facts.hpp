@@ -33,7 +33,7 @@ struct lock_holder {
     std::string raw;       // the start of the value, to name a holder written by another tool
 };
 
-// What operators asked of the group, read from its keys in etcd (etcd/control.hpp):
+// What operators asked of the group, read from its keys in etcd (etcd/group_keys.hpp):
 // maintenance pauses, and a planned switchover.
 struct group_control {
     bool group_paused = false;            // <group>/pause: no automatic takeover

@@ -7,14 +7,20 @@
 // every fact; the core asks to be woken at next_wakeup(). Unit tests drive it on a fake
 // clock, and build it directly in any state (state.hpp).
 //
-// Safety rule, from the lease timing argument (README, "How fencing works"): nodeos runs
+// Safety rule, from the lease timing argument (docs/design.md, "How fencing works"): nodeos runs
 // the active configuration only while this node's lease is live and its key is the lock;
 // it is stopped and reaped before the lease deadline (the send time of the last
 // acknowledged keepalive plus the granted TTL), and killed at once when the lock is known
 // lost.
 //
-// Four sub-machines, each changing phase only through its enter(), which records the
-// change with its cause; and the role operators see, derived from them at the same moment.
+// Seven sub-machines (the lease, the lock, the watch, nodeos, its health, paused mode's
+// production, the member record), each changing phase only through its enter(), which
+// records the change with its cause and does what entering the phase entails; the role
+// operators see and the candidacy are derived from them at the same moment. After every
+// fact they decide in a fixed order (decision_steps in failover.cpp, with why). Their
+// rows are implemented in one file each: lease.cpp, lock.cpp (with the watch), nodeos.cpp
+// (with the fence), health.cpp, production.cpp, operate.cpp (switchover, the member
+// record, the stop).
 //
 // ┌─ the transition table ─────────────────────────────────────────────────────────────
 // │ row  state                        fact or time                  actions, next state           cause
@@ -36,7 +42,10 @@
 // │                                   the last send)                deadline (≤ TTL/3)
 // │ L5   live                         keepalive answered with TTL   deadline = max(deadline,       -
 // │                                                                 send + TTL), TTL at most the
-// │                                                                 one asked for
+// │                                                                 one asked for; the send is the
+// │                                                                 one etcd answered (the etcd
+// │                                                                 client sends a keepalive
+// │                                                                 refused for its token again)
 // │ L6   live                         keepalive failed, not         renew again after 100 ms       keepalive_failed
 // │                                   not_found                     doubling, at most TTL/3
 // │ L7   live, adopting               keepalive answered without    → none; K13                    lease_gone
@@ -216,6 +225,7 @@
 // tests/unit/test_failover_table.cpp has one test per row, named after it.
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/actions.hpp"
@@ -242,6 +252,8 @@ public:
     time_point next_wakeup() const { return wakeup_; }
 
     core_state const& state() const { return s_; }
+    // The steps decide() takes after every fact, in their order, by name.
+    static std::vector<std::string_view> decision_order();
     policy const& timings() const { return p_; }
 
     // Observers, for the driver, status and tests.
@@ -256,6 +268,8 @@ public:
     std::optional<time_point> deadman_at() const { return s_.deadman_at; }
     // The fields of this node's member record that trigger a write when they change.
     std::string registry_fields() const;
+    // What its member record says now (act::publish carries it as of the write).
+    member_view member() const;
     // Whether this node may take the lock now, and if not why.
     candidacy why_not() const;
 
@@ -280,8 +294,12 @@ private:
     void on(fact::published const& f);
     void on(fact::stop_requested const& f);
 
-    // The rows driven by time and by the other machines, run after every fact.
+    // The rows driven by time and by the other machines, run after every fact in the
+    // order of decision_steps (failover.cpp says why each comes where it does).
     void decide();
+    void check_deadline();
+    void check_history();
+    void arm_deadman();
     void keep_lease();
     void keep_lock();
     void keep_nodeos();
@@ -295,15 +313,40 @@ private:
 
     // The one way each sub-machine changes phase.
     void enter(lease_phase to, cause why, level lvl, std::string text);
+    void enter(lease_state next, cause why, level lvl, std::string text);
     void enter(lock_view to, cause why, level lvl, std::string text);
     void enter(watch_phase to, cause why, level lvl, std::string text);
     void enter(nodeos_phase to, cause why, level lvl, std::string text);
     void enter(health_phase to, cause why, level lvl, std::string text);
+    void enter(health_state next, cause why, level lvl, std::string text);
     void enter(production_phase to, cause why, level lvl, std::string text);
+    void enter(production_state next, cause why, level lvl, std::string text);
+    // What one machine asks of another, named by the machine it changes.
+    void etcd_answered(bool accepts);
+    void campaign_now();
+    void first_check_after(duration d);
+    void judge_head_from(time_point t);
     void enter_role(role to, cause why, std::string const& text);
+    // A sub-machine's state afresh (a new lease, a nodeos gone): replaced whole, its phase
+    // changed as enter() changes it.
+    template <class State>
+    void enter_afresh(State& current, State next, cause why, level lvl, std::string text) {
+        auto const to = next.phase;
+        next.phase = current.phase;
+        current = std::move(next);
+        enter(to, why, lvl, std::move(text));
+    }
+    // A change of phase, recorded as an observation with its cause.
     template <class Phase>
-    void record(Phase& current, Phase to, cause why, level lvl, std::string text);
+    void record(Phase& current, Phase to, cause why, level lvl, std::string text) {
+        if (current == to) return;
+        emit(act::changed<Phase>{current, to}, why, lvl, std::move(text));
+        current = to;
+    }
 
+    void lease_failed(fact::request_failed const& f);
+    void lock_failed(fact::request_failed const& f);
+    void registry_failed(fact::request_failed const& f);
     void lease_lost(cause why, std::string const& text);
     void etcd_failed(failure kind);
     bool lock_answered(std::uint64_t request);
@@ -338,11 +381,19 @@ private:
     std::string who(lock_holder const& h) const;
     bool ours(std::uint64_t request, std::uint64_t expected) const { return request != 0 && request == expected; }
     duration backoff(duration first, duration cap, int failures) const;
-    bool due(time_point t);
+    // Whether t has come.
+    bool reached(time_point t) const { return now_ >= t; }
+    // Asks to be woken at t (next_wakeup()), unless it has come.
+    void wake_at(time_point t);
+    // reached(t); if not, wake_at(t): a check that must be made again when t comes.
+    bool reached_or_wake(time_point t);
     duration trusted_ttl(duration answered) const;
     std::uint64_t next_request() { return ++s_.last_request; }
     void emit(decltype(action::what) what, cause why, level lvl, std::string text);
     void note(cause why, level lvl, std::string text);
+
+    struct decision_step;
+    static decision_step const decision_steps[];
 
     policy p_;
     identity me_;

@@ -1,7 +1,7 @@
 #pragma once
 // Every timing and choice of the failover core. Some come from flags, the rest are
 // derived from the TTL in policy::from() (the one place their formulas are written) or are
-// constants chosen here; README "How fencing works" shows the resulting timetables.
+// constants chosen here; docs/design.md, "How fencing works", shows the resulting timetables.
 #include "core/clock.hpp"
 
 namespace nm {

@@ -1,7 +1,7 @@
 #pragma once
 // The failover core's whole state, as plain data: one struct per sub-machine. The core
 // owns it and changes a phase only through its enter() functions; tests build a core *in*
-// a given state from these structs (tests/unit/core_builder.hpp).
+// a given state from these structs (tests/unit/core_rig.hpp, in_state).
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -35,8 +35,8 @@ struct lock_state {
     int failures = 0;           // campaigns failed in a row, for the backoff
 };
 
-// The watch of the lock key. It is (re)opened by every read of the key, so "re-open the
-// watch" means "read the key again".
+// The watch of the group's keys (the lock and the control keys). It is (re)opened by every
+// read of the group, so "re-open the watch" means "read the group again".
 struct watch_state {
     watch_phase phase = watch_phase::idle;
     time_point opened_at{};  // open: when
@@ -107,6 +107,7 @@ struct core_state {
     registry_state registry;
     bool stepping_down = false;   // a switchover: stop producing, then release the lock
     role current_role = role::starting;
+    time_point role_since{};      // when current_role began
     time_point hold_off_until{};  // no campaign before this: an active crash handed the lock over
     bool etcd_failing = false;    // the latest request to etcd failed
     bool etcd_refused = false;    // etcd refused the latest campaign or read (credentials, permission)

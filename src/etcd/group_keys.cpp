@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/switchover.hpp"
+
 namespace nm::group_keys {
 namespace {
 
@@ -188,8 +190,10 @@ group_control view::control() const {
         c.switchover_to = s->to;
         auto members = this->members();
         auto target = members.find(s->to);
-        c.switchover_target_ready = target != members.end() && target->second.candidate() &&
-                                    target->second.state == "standby" && !keys_.contains(node_pause_key(group_, s->to));
+        c.switchover_target_ready =
+            target != members.end() &&
+            switchover_readiness({target->second.state, target->second.candidacy,
+                                  keys_.contains(node_pause_key(group_, s->to))}) == switchover_verdict::ready;
     }
     return c;
 }

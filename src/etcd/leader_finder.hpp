@@ -3,7 +3,7 @@
 //
 // A keepalive sent to a follower costs etcd about half as much again as one sent to the
 // leader: the follower passes each renewal on to the leader over its peer connection
-// (README, "Scale and cost"). Every keepalive answer names the member that answered and
+// (docs/measurements.md, "Where the requests go"). Every keepalive answer names the member that answered and
 // its raft term; a status answer (POST /v3/maintenance/status) also names the leader. From
 // them the finder tells the client to ask a member for its status, or to send its requests
 // to the leader's endpoint.

@@ -44,8 +44,8 @@ struct operations::timers {
     std::chrono::microseconds interval{};
 };
 
-operations::operations(asio::io_context& io, settings s, failover const& core)
-    : settings_(std::move(s)), core_(core), timers_(std::make_unique<timers>(io)) {
+operations::operations(asio::io_context& io, settings s, failover const& core, process_view nodeos)
+    : settings_(std::move(s)), core_(core), timers_(std::make_unique<timers>(io)), nodeos_(std::move(nodeos)) {
     if (auto const& e = settings_.endpoint) {
         try {
             http_ = std::make_unique<http_server>(
@@ -88,19 +88,12 @@ void operations::observe(action const& a) {
     }
 }
 
-void operations::nodeos_running(pid_t pid) {
-    nodeos_pid_ = pid;
-    nodeos_since_ = boot_clock::now();
-}
-
 void operations::step_done() {
-    if (!ready_sent_ && nodeos_pid_ > 0) {
+    if (!ready_sent_ && nodeos_()) {
         ready_sent_ = true;
         notify_status(true);
     }
 }
-
-void operations::nodeos_reaped() { nodeos_pid_ = 0; }
 
 http_reply operations::answer(std::string_view method, std::string_view path) {
     bool known = path == "/metrics" || path == "/healthz" || path == "/status" || path == "/producer" || path == "/standby";
@@ -110,6 +103,7 @@ http_reply operations::answer(std::string_view method, std::string_view path) {
     if (method != "GET") return {405, "text/plain; charset=utf-8", "only GET\n"};
     auto snap = snapshot();
     if (path == "/metrics") {
+        stats_.log_lines_dropped = log_lines_dropped();
         gauges g{snap.group,
                  snap.node,
                  snap.state,
@@ -161,11 +155,11 @@ status_view operations::snapshot() const {
     if (auto deadline = core_.lease_deadline()) s.lease_remaining = seconds_of(*deadline - now);
     auto const& state = core_.state();
     bool const paused_mode = core_.timings().standby == standby_mode::paused;
-    if (nodeos_pid_ > 0) {
-        s.nodeos_pid = nodeos_pid_;
+    if (auto const running = nodeos_()) {
+        s.nodeos_pid = running->pid;
         bool const producing = state.production.phase == production_phase::producing;
         s.nodeos_mode = paused_mode ? (producing ? "active" : "paused") : name_of(state.nodeos.as);
-        s.nodeos_uptime = seconds_of(now - nodeos_since_);
+        s.nodeos_uptime = seconds_of(now - running->since);
     }
     s.last_transition = last_transition_;
     s.standby_mode = name_of(core_.timings().standby);

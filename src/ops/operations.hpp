@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,13 +41,20 @@ public:
         std::optional<std::pair<std::string, std::uint16_t>> endpoint;  // numeric address and port; none: no HTTP
     };
 
+    // The nodeos that runs now, as its supervisor knows it.
+    struct process {
+        pid_t pid;
+        time_point since;
+    };
+    using process_view = std::function<std::optional<process>()>;
+
     // The HTTP endpoint's address cannot be listened on.
     struct listen_error : std::system_error {
         using std::system_error::system_error;
     };
 
     // Starts the HTTP endpoint (throws listen_error when it cannot listen) and the watchdog pings.
-    operations(boost::asio::io_context& io, settings s, failover const& core);
+    operations(boost::asio::io_context& io, settings s, failover const& core, process_view nodeos);
     ~operations();
     operations(operations const&) = delete;
     operations& operator=(operations const&) = delete;
@@ -55,9 +63,6 @@ public:
 
     // Every action of every step of the core, in order.
     void observe(action const& a);
-    // The driver started nodeos, and reaped it.
-    void nodeos_running(pid_t pid);
-    void nodeos_reaped();
     // After the actions of one step: READY=1, with the first STATUS, once nodeos runs.
     void step_done();
     void close();
@@ -77,9 +82,8 @@ private:
     std::unique_ptr<http_server> http_;
     std::unique_ptr<timers> timers_;
     std::optional<transition> last_transition_;
+    process_view nodeos_;
     bool ready_sent_ = false;
-    pid_t nodeos_pid_ = 0;
-    time_point nodeos_since_{};
 };
 
 }  // namespace nm

@@ -3,7 +3,7 @@
 proxies to every etcd member) and a three-member etcd whose members talk through proxies.
 Each round injects one fault, sometimes two at once, chosen with --seed, for up to
 --duration seconds, then heals everything and checks the safety invariants
-(README, "Proven under faults") on the shared ledger:
+(docs/testing.md, "Proven under faults") on the shared ledger:
 
   - 0 ms of overlap between producers, ever;
   - exactly one producer within a bound after the heal (2 TTL + 4 s; plus the stable period

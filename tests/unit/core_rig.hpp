@@ -265,10 +265,17 @@ struct rig {
         if (auto k = find<act::renew>()) feed(fact::request_failed{k->request, failure::timed_out, why});
     }
 
+    // Answers at once the keepalives and grants of the latest step; what the core does
+    // about each answer joins `seen`, once.
     void answer_lease_requests(std::vector<action>& seen) {
         for (auto const& a : std::vector<action>(last)) {
-            if (auto k = std::get_if<act::renew>(&a.what)) feed(fact::keepalive_answered{k->request, p.ttl, now});
-            if (auto g = std::get_if<act::grant>(&a.what)) feed(fact::lease_granted{g->request, ++lease_id, p.ttl, now});
+            if (auto k = std::get_if<act::renew>(&a.what)) {
+                feed(fact::keepalive_answered{k->request, p.ttl, now});
+            } else if (auto g = std::get_if<act::grant>(&a.what)) {
+                feed(fact::lease_granted{g->request, ++lease_id, p.ttl, now});
+            } else {
+                continue;
+            }
             seen.insert(seen.end(), last.begin(), last.end());
         }
     }

@@ -7,6 +7,7 @@
 #include <map>
 #include <random>
 
+#include "core/switchover.hpp"
 #include "core_rig.hpp"
 
 using namespace nm;
@@ -133,20 +134,6 @@ BOOST_AUTO_TEST_CASE(failed_keepalives_fence_the_producer_before_the_deadline) {
     BOOST_TEST(!r.find<act::start_nodeos>());
     BOOST_TEST(!r.core.deadman_at().has_value());
     r.step_until("a validator", [&] { return r.started(mode::standby); }, [&] { r.fail_renewals("timeout"); });
-    BOOST_TEST((r.now == deadline));
-}
-
-BOOST_AUTO_TEST_CASE(graceful_fence_when_nodeos_stops_in_time) {
-    rig r;
-    r.become_active();
-    auto deadline = *r.core.lease_deadline();
-    r.step();
-    r.feed(fact::request_failed{r.expect<act::renew>("a keepalive").request, failure::unavailable, "HTTP 503"});
-    r.step_until("a SIGTERM", [&] { return r.signalled(SIGTERM); }, [&] { r.fail_renewals("HTTP 503"); });
-    BOOST_TEST((r.now < deadline - r.p.fence_kill));
-    r.feed(fact::nodeos_exited{"exit code 0"});
-    BOOST_TEST(!r.find<act::start_nodeos>());
-    r.step_until("a validator", [&] { return r.started(mode::standby); }, [&] { r.fail_renewals("HTTP 503"); });
     BOOST_TEST((r.now == deadline));
 }
 
@@ -691,25 +678,9 @@ BOOST_AUTO_TEST_CASE(random_faults_never_leave_a_producer_without_the_lock_on_th
                                                                                                      << " times");
 }
 
-// Why each signal to nodeos was sent, for the fences_total metric, through whole stories.
+// Why each signal to nodeos was sent, for the fences_total metric, through whole stories
+// (the fences' own causes are asserted by rows F1 to F5).
 BOOST_AUTO_TEST_SUITE(fence_causes)
-
-BOOST_AUTO_TEST_CASE(failed_renewals_fence_for_the_deadline) {
-    rig r;
-    r.become_active();
-    std::optional<cause> term, kill;
-    r.step_until("a SIGKILL", [&] { return kill.has_value(); }, [&] {
-        r.fail_renewals("timeout");
-        for (auto const& a : r.last) {
-            auto s = std::get_if<act::signal_nodeos>(&a.what);
-            if (s && s->signal == SIGTERM && !term) term = a.why;
-            if (s && s->signal == SIGKILL) kill = a.why;
-        }
-    });
-    BOOST_TEST((term == cause::fence_deadline));
-    BOOST_TEST((kill == cause::fence_deadline));
-    BOOST_TEST((fence_of(*kill) == fence_kind::deadline));
-}
 
 BOOST_AUTO_TEST_CASE(ordinary_stops_are_not_fences) {
     rig r;
@@ -725,3 +696,14 @@ BOOST_AUTO_TEST_CASE(ordinary_stops_are_not_fences) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// One rule for the switchover's target, for the monitor that hands over and the command.
+BOOST_AUTO_TEST_CASE(a_switchover_target_is_a_standby_candidate_nobody_paused) {
+    BOOST_TEST((switchover_readiness({"standby", "candidate"}) == switchover_verdict::ready));
+    BOOST_TEST((switchover_readiness({"standby", "nodeos_lagging"}) == switchover_verdict::not_candidate));
+    BOOST_TEST((switchover_readiness({"active", "candidate"}) == switchover_verdict::not_standby));
+    BOOST_TEST((switchover_readiness({"starting", "candidate"}) == switchover_verdict::not_standby));
+    BOOST_TEST((switchover_readiness({"standby", "candidate", true}) == switchover_verdict::paused),
+               "paused by its key, before its record says so");
+    BOOST_TEST((switchover_readiness({"standby", "node_paused"}) == switchover_verdict::paused));
+}
