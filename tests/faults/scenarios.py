@@ -18,12 +18,18 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from faultlib import (  # noqa: E402
-    NS, FaultCase, hold, ledger_excerpt, metric_samples, ms, pid_alive, sigterm_and_time, wait_until)
+    NS, FaultCase, hold, ledger_excerpt, metric_samples, ms, pid_alive, sigterm_and_time, wait_stable_producer,
+    wait_until)
 
 # How long after a heal exactly one node must produce, beyond the TTL: time for the old
 # lease to run out in etcd (its lessor checks every 500 ms), for the watch to report it,
 # for the winner to stop its validator and start its producer.
 LIVENESS_SLACK = 4.0
+# A frozen producer's lease runs out in etcd at most a TTL after the freeze (its last
+# keepalive went out before it); the rest of LIVENESS_SLACK then applies, without a heal
+# to wait for: etcd's lessor (every 500 ms), the peer's watch, the stop of its validator
+# and the start of its producer.
+FROZEN_TAKEOVER_SLACK = 3.0
 
 # Watches cut as soon as they open: each monitor may open its watch at most once per renew
 # interval (TTL/3) once its backoff has grown to that cap, so a window of W seconds holds
@@ -41,6 +47,58 @@ WATCH_RATE_WINDOW = 15.0
 # (one round trip), stops its validator and starts its producer, which signs a block
 # within block_ms. This covers all but the renew interval.
 CUT_WATCH_HANDOVER_SLACK = 2.0
+
+
+# etcd's --election-timeout, which the clusters here run with (etcd's default, 1000 ms).
+ELECTION_TIMEOUT = 1.0
+SWITCHED = re.compile(r"\betcd .*; switching to 127\.0\.0\.1:(\d+)$", re.MULTILINE)
+
+
+def cut_settle(ttl):
+    """How long after the leader is cut off from its peers every monitor has moved off it
+    and renewed through the rest of the cluster (s). The cut-off leader goes on
+    acknowledging keepalives until check-quorum steps it down, within two election
+    timeouts; its peers elect a leader of their own within about as long (each waits one
+    to two election timeouts after the last heartbeat), a split vote costing a third. A
+    monitor meets the hang at its next request, at most a renew interval (TTL/3) after the
+    step-down, and moves on when that request times out (requests time out at TTL/3); its
+    rotation may meet a member still electing, or the cut-off one again, once more (two
+    renew intervals); its next renewal, at most a renew interval later, goes through. Plus
+    1 s for a loaded machine."""
+    renew = ttl / 3
+    return 3 * ELECTION_TIMEOUT + 5 * renew + 1.0
+
+
+def current_endpoint(node):
+    """The port of the proxy the node's monitor sends its requests to, as its log says: the
+    first endpoint until it logs a switch."""
+    found = SWITCHED.findall(node.monitor.log_text())
+    return int(found[-1]) if found else node.link.proxies[0].port
+
+
+def moved_off(node, port, since):
+    """Whether the node's monitor switched endpoints after log position `since` and no
+    longer sends its requests to `port`."""
+    return bool(SWITCHED.search(node.monitor.log_text(since))) and current_endpoint(node) != port
+
+
+def lease_remaining(node):
+    """The monitor's nodeos_monitor_lease_deadline_remaining_seconds, or None without a lease
+    (or without an answer)."""
+    try:
+        with urllib.request.urlopen(f"http://{node.monitor.metrics_addr}/metrics", timeout=1) as r:
+            samples = metric_samples(r.read().decode())
+    except OSError:
+        return None
+    return samples.get("nodeos_monitor_lease_deadline_remaining_seconds")
+
+
+def renewed_since(node, t, ttl):
+    """Whether the monitor holds a lease renewed by a keepalive sent after monotonic time `t`
+    (s): its deadline, the send time plus the TTL, lies past t + TTL."""
+    now = time.monotonic()
+    remaining = lease_remaining(node)
+    return remaining is not None and now + remaining > t + ttl
 
 
 def watch_requests(node):
@@ -239,10 +297,12 @@ class Faults(Scenario):
     # --- a frozen, killed monitor ----------------------------------------------------
 
     def test_monitor_sigstop_deadman(self):
-        """The active monitor frozen longer than the TTL: the dead-man timer has the kernel
-        kill it before its lease deadline and its nodeos dies with it. A frozen standby is
-        left alone (its switch is disarmed). SIGCONT to the dead one changes nothing; it
-        restarts as a validator."""
+        """The active monitor frozen longer than the TTL: it cannot fence anything, so its
+        dead-man timer must have the kernel kill it before its lease deadline, and every
+        nodeos it started dies with it. B produces once the lease has expired (within
+        FROZEN_TAKEOVER_SLACK of it), with no overlap. A frozen standby is left alone (its
+        switch is disarmed). SIGCONT to the dead one changes nothing; it restarts as a
+        validator."""
         a, (b,) = self.start_nodes()
         pid = a.monitor.wait_nodeos_mode("producer", 1)
         t0 = time.monotonic_ns()
@@ -250,15 +310,17 @@ class Faults(Scenario):
         code = a.monitor.wait_exit(self.ttl + 1)
         died = time.monotonic_ns()
         self.assertEqual(code, -signal.SIGKILL, "expected the dead-man timer's SIGKILL")
-        wait_until(lambda: not pid_alive(pid), 1, f"nodeos {pid} to die with its monitor")
+        a.monitor.assert_nodeos_gone(1.0)
         gone = time.monotonic_ns()
         deadline = t0 + self.ttl * NS
         self.assertLess(gone, deadline, "the frozen monitor's nodeos outlived the lease deadline")
         last = self.ledger.last_block_time(a.name, pid)
-        self.assertLess(last, deadline)
+        self.assertLess(last, deadline, "the frozen monitor's nodeos produced past the lease deadline")
         first = self.ledger.wait_first_block(
-            t0, b.name, self.ttl + LIVENESS_SLACK,
-            f"{b.name} to take over")
+            t0, b.name, self.ttl + FROZEN_TAKEOVER_SLACK,
+            f"{b.name} to take over within TTL + {FROZEN_TAKEOVER_SLACK:g} s of the freeze")
+        self.assertGreater(first["t"], last, f"{b.name} produced before the frozen monitor's nodeos stopped")
+        self.assert_no_overlap()
         self.report("dead-man kill after SIGSTOP", f"{ms(died - t0):.0f} ms (TTL {self.ttl} s, "
                     f"nodeos gone {ms(deadline - gone):.0f} ms before the latest deadline)")
         self.report("peer's first block after the freeze", f"{ms(first['t'] - t0):.0f} ms")
@@ -298,6 +360,15 @@ class Faults(Scenario):
                     f"stop {took * 1000:.0f} ms, first block {ms(first['t'] - sent):.0f} ms")
         self.assert_no_overlap()
 
+    def assert_killed_after_sigterm(self, node, pid, since_ns, mark, why):
+        """node's nodeos `pid`, which ignores SIGTERM, got SIGTERM after since_ns, never
+        stopped gracefully, and was SIGKILLed for `why` (the log's cause)."""
+        self.assertTrue(self.ledger.events("sigterm", pid=pid, after=since_ns),
+                        f"{node.name}'s nodeos {pid} was not sent SIGTERM before the SIGKILL")
+        self.assertEqual(self.ledger.events("stop", pid=pid), [],
+                         f"{node.name}'s nodeos {pid} stopped gracefully although it ignores SIGTERM")
+        node.monitor.wait_for_log(rf"SIGKILL to nodeos pid {pid}: .*\[{why}\]$", 1, since=mark, flags=re.MULTILINE)
+
     # --- etcd faults (one member) ----------------------------------------------------
 
     def test_etcd_sigstop(self):
@@ -311,10 +382,16 @@ class Faults(Scenario):
         a, (b,) = self.restart_producer()
         pid = a.monitor.wait_nodeos_mode("producer", 1)
         etcd = self.cluster.members[0]
+        mark = a.monitor.log_mark()
         t0 = time.monotonic_ns()
         etcd.pause()
         try:
-            self.assert_fenced_before(a, pid, t0 + self.ttl * NS, self.ttl + 1)
+            margin = self.assert_fenced_before(a, pid, t0 + self.ttl * NS, self.ttl + 1)
+            # The stop timeout (2 TTL) is longer than the lease: the fence itself escalated
+            # from its SIGTERM, which nodeos ignored, to SIGKILL.
+            self.assert_killed_after_sigterm(a, pid, t0, mark, "fence_deadline")
+            self.report("etcd frozen: fence margin (latest lease deadline minus last block)",
+                        f"{margin * 1000:.0f} ms (TTL {self.ttl} s)")
             took = sigterm_and_time(b.monitor, self.stop_bound)
             self.report("SIGTERM to exit of the standby with etcd frozen", f"{took * 1000:.0f} ms")
             self.assert_nobody_produces(self.ledger.last_block_time(a.name, pid),
@@ -430,17 +507,21 @@ class Faults(Scenario):
                     f"{ms(self.ledger.events('producing', node=producer.name)[-1]['t'] - healed):.0f} ms")
 
     def test_sigterm_nodeos_ignores_sigterm(self):
-        """SIGTERM to the active monitor whose nodeos ignores SIGTERM: SIGKILL after the
-        stop timeout, exit 0 within it plus the bound, B takes over after, no overlap."""
+        """SIGTERM to the active monitor whose nodeos ignores SIGTERM: nodeos gets SIGTERM
+        first, SIGKILL after the stop timeout (2 s), and the monitor exits 0 within it plus
+        2 s; B takes over after, no overlap."""
         a, (b,) = self.start_nodes(stop_timeout=2)
         # As a producer only: a validator that ignores SIGTERM could not be promoted but by
         # SIGKILL, and its dirty database would be replayed first.
         a.nodeos_fault("ignore-sigterm", "producer")
         b.nodeos_fault("ignore-sigterm", "producer")
         a, (b,) = self.restart_producer()
+        pid = a.monitor.wait_nodeos_mode("producer", 2)
+        mark = a.monitor.log_mark()
         sent = time.monotonic_ns()
-        took = sigterm_and_time(a.monitor, self.stop_bound)
+        took = sigterm_and_time(a.monitor, 2.0)
         self.assertGreaterEqual(took, 1.9, "nodeos ignores SIGTERM: it cannot stop before the timeout")
+        self.assert_killed_after_sigterm(a, pid, sent, mark, "stop_timeout")
         first = self.ledger.wait_first_block(sent, b.name, took + 3, f"{b.name} to take over")
         self.report("SIGTERM to exit, nodeos ignoring SIGTERM (stop timeout 2 s)",
                     f"{took * 1000:.0f} ms; peer's first block after {ms(first['t'] - sent):.0f} ms")
@@ -584,23 +665,124 @@ class ClusterFaults(Scenario):
         self.assert_no_overlap()
 
     def test_cluster_member_cut_off(self):
-        """The etcd leader cut off from its peers (clients still reach it: their requests
-        to it hang) for two TTLs; SIGTERM to B and a restart of it meanwhile; then the cut
-        heals. No overlap; one producer after."""
-        a, (b,) = self.start_nodes()
+        """The etcd leader cut off from its peers; clients still reach it, and their requests
+        to it hang. It is made the first endpoint of every monitor, so that both monitors
+        talk to it when the cut begins and B, restarted during the cut, starts there too.
+        Asserted during the cut, each within a bound derived from the TTL and etcd's
+        election timeout (cut_settle()):
+
+          - each monitor moves off the cut-off member to another endpoint and renews its
+            lease through the rest of the cluster, which has elected a leader of its own;
+          - then one node produces alone: A's producer went on producing, or was fenced (a
+            renewal hung past the fence point) and replaced, by A again once it renewed or
+            by B if A's lease ran out, within LIVENESS_SLACK;
+          - SIGTERM to B exits 0 within its stop bound, and A is then the only producer;
+          - B restarted meets the hang at its first request, moves on, and runs a validator
+            while A goes on producing with the same nodeos for a TTL, neither monitor back
+            on the cut-off member.
+
+        No two producers at any instant, throughout; after the heal (the old leader rejoins
+        and may force another election) one producer within two TTLs plus the slack."""
+        first = self.cluster.members[0]  # the endpoint each monitor starts with
         leader = self.cluster.leader()
+        if leader is not first:
+            status = first.status()
+            self.assertIsNotNone(status, f"etcd member {first.name} answers its status")
+            leader.request("/v3/maintenance/transfer-leadership", {"targetID": status[0]})
+            wait_until(lambda: self.cluster.leader() is first, 5,
+                       f"the leadership to move to {first.name}, the first endpoint")
+        a, (b,) = self.start_nodes()
+        renew = self.ttl / 3
+        settle = cut_settle(self.ttl)
+        cut_port = {n.name: n.link.proxies[0].port for n in (a, b)}
+        for n in (a, b):
+            self.assertEqual(current_endpoint(n), cut_port[n.name],
+                             f"{n.name} talks to the leader {first.name} before the cut (its first endpoint)\n"
+                             + n.monitor.log_tail(15))
+        pid = a.monitor.wait_producing(2)
+        marks = {n.name: n.monitor.log_mark() for n in (a, b)}
         t0 = time.monotonic_ns()
-        self.cluster.isolate(leader)
-        time.sleep(self.ttl)  # the cut lasts a TTL before the SIGTERM
+        self.cluster.isolate(first)
+
+        # Each monitor moves off the member whose requests hang, then renews elsewhere.
+        moved, renewed = {}, {}
+
+        def settled():
+            now = time.monotonic()
+            for n in (a, b):
+                if n.name not in moved and moved_off(n, cut_port[n.name], marks[n.name]):
+                    moved[n.name] = now
+                elif n.name in moved and n.name not in renewed and renewed_since(n, moved[n.name], self.ttl):
+                    renewed[n.name] = now
+            return len(renewed) == 2
+        try:
+            wait_until(settled, settle, f"both monitors to move off the cut-off member {first.name} and renew "
+                                        f"their leases through another member within {settle:.1f} s of the cut")
+        except AssertionError as e:
+            tails = "\n".join(n.monitor.log_tail(20) for n in (a, b))
+            raise AssertionError(f"{e}; moved off: {sorted(moved) or 'none'}, renewed since: "
+                                 f"{sorted(renewed) or 'none'}\n{tails}") from None
+        self.assert_no_overlap()
+
+        # The producer went on, or was fenced and replaced: one node produces alone.
+        renewals_done = time.monotonic_ns()
+        name = wait_stable_producer(self.ledger, self.producing_window_ms, LIVENESS_SLACK)
+        producer = self.node_named(name)
+        current = producer.monitor.latest_nodeos()
+        self.assertIsNotNone(current, f"{name} produces with a nodeos of its own monitor")
+        kept = producer is a and current["pid"] == pid
+        if kept:
+            self.assertEqual(self.ledger.events("sigterm", pid=pid, after=t0), [],
+                             f"{a.name}'s producer {pid} got SIGTERM during the cut, yet produces on")
+            outcome = f"{a.name}'s producer {pid} produced throughout"
+        else:
+            self.assertFalse(pid_alive(pid), f"{a.name}'s producer {pid} is still alive beside the new "
+                             f"producer {current['pid']} of {name}")
+            last = self.ledger.last_block_time(a.name, pid)
+            new_first = self.ledger.events("block", pid=current["pid"])[0]["t"]
+            self.assertGreater(new_first, last, f"{name}'s producer began before {a.name}'s last block")
+            outcome = (f"{a.name}'s producer {pid} fenced {ms(last - t0):.0f} ms after the cut, replaced by "
+                       f"{name} {ms(new_first - last):.0f} ms after its last block")
+        self.assert_no_overlap()
+        self.report("the cut: monitors off the cut-off member",
+                    ", ".join(f"{n.name} moved {1000 * (moved[n.name] - t0 / NS):.0f} ms, renewed "
+                              f"{1000 * (renewed[n.name] - t0 / NS):.0f} ms after the cut" for n in (a, b))
+                    + f" (bound {settle * 1000:.0f} ms)")
+        self.report("the cut: the producer", f"{outcome}; one producer alone "
+                    f"{ms(time.monotonic_ns() - renewals_done):.0f} ms after both renewed")
+
+        # SIGTERM to B during the cut: A is the only producer after it.
+        sent = time.monotonic_ns()
         took = sigterm_and_time(b.monitor, self.stop_bound)
+        after_stop, _ = self.assert_single_producer_after_heal(
+            sent, took + self.ttl + LIVENESS_SLACK, f"after {b.name}'s SIGTERM during the cut")
+        self.assertIs(after_stop, a, f"{a.name}, the only node left, produces after {b.name}'s SIGTERM")
+        if producer is a:
+            self.assertEqual(a.monitor.latest_nodeos()["pid"], current["pid"],
+                             f"{a.name}'s producer was restarted by {b.name}'s SIGTERM")
         self.report("SIGTERM to exit of a monitor while the leader is cut off", f"{took * 1000:.0f} ms")
+
+        # B restarted during the cut starts on the cut-off member: it must move on.
         b.restart()
-        time.sleep(self.ttl)  # and a TTL more with B restarted
-        during = [r["node"] for r in self.ledger.events("producing", after=t0)]
+        started = time.monotonic()
+        bound = renew + 2.0  # its first request times out after TTL/3; 2 s for its start
+        wait_until(lambda: moved_off(b, cut_port[b.name], 0), bound,
+                   f"the restarted {b.name} to move off the cut-off member {first.name}, where its first "
+                   f"request hangs, within {bound:.1f} s")
+        left = time.monotonic() - started
+        validator = b.monitor.wait_nodeos_mode("validator", self.ttl + 3)
+        a_pid = a.monitor.wait_producing(2)
+
+        def steady():
+            return (self.producers() == [a.name] and pid_alive(a_pid) and pid_alive(validator)
+                    and current_endpoint(a) != cut_port[a.name] and current_endpoint(b) != cut_port[b.name])
+        hold(steady, self.ttl, f"{a.name} alone producing with nodeos {a_pid}, the restarted {b.name} "
+                               f"validating with nodeos {validator}, neither back on {first.name}")
+        self.report("the restarted monitor off the cut-off member", f"{left * 1000:.0f} ms after its start "
+                    f"(bound {bound * 1000:.0f} ms)")
         self.assert_no_overlap()
         self.heal_and_check(self.cluster.heal, bound=2 * self.ttl + LIVENESS_SLACK,
                             why="a leader change extends leases by up to a TTL")
-        self.report("takeovers while the leader was cut off", during or "none")
 
     def keepalives_by_member(self):
         """LeaseKeepAlive RPCs each member has served (the gateway's renewals; a renewal a

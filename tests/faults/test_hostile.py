@@ -6,7 +6,7 @@ until the monitor has met it on the requests it names, then lets traffic through
 For every case, on the ledger of the real nodeos simulator and the real etcd:
 
   - the monitor never crashes: its process is alive after the fault and after the heal;
-  - its memory stays under MEMORY_BOUND_KB (README, "Hostile answers"; not checked in a
+  - its memory stays under MEMORY_BOUND_KB (docs/design.md, "Hostile answers"; not checked in a
     sanitizer build, whose resident set is mostly the sanitizer's): the peak resident
     set (VmHWM, /proc/PID/status), reset before each case (/proc/PID/clear_refs), so that
     each case reports its own peak;
@@ -20,9 +20,13 @@ For every case, on the ledger of the real nodeos simulator and the real etcd:
 
 The monitor runs in paused mode (hot standby): a fenced producer is paused, or killed and
 started again paused, during the fault, so that the recovery resumes it instead of
-starting nodeos. The cases run one after the other against one monitor, in two groups (one
-meson test each): python3 tests/faults/test_hostile.py Hostile.test_answers (NM_MONITOR names the
-binary; default build/nodeos-monitor)."""
+starting nodeos. The cases run one after the other against one etcd and one monitor, in
+two groups (one meson test each), each case a subtest of its own: a failing case is
+reported and the next one still runs, from a clean start (Hostile.run_cases: the fake
+passing traffic, no intruder in the lock, counters and the peak resident set taken anew,
+and a monitor that produces, a new one if the last case left it dead, unable to produce
+or over the memory bound). Run a group with: python3 tests/faults/test_hostile.py
+Hostile.test_answers (NM_MONITOR names the binary; default build/nodeos-monitor)."""
 
 import json
 import os
@@ -34,11 +38,13 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from faultlib import NS, FaultCase, Monitor, hold, ms, pid_alive, wait_until  # noqa: E402
+from faultlib import (  # noqa: E402
+    NS, FaultCase, Monitor, hold, ms, pid_alive, reap_orphans, stop_monitors, wait_until)
+from harness import Stopped  # noqa: E402
 from hostile_etcd import Dechunker, HostileEtcd, b64  # noqa: E402
 
-# The peak resident set the monitor may reach, whatever etcd sends (README, "Hostile
-# answers"): about 7 MiB idle, plus what the client's limits let an answer cost (a 1 MiB
+# The peak resident set the monitor may reach, whatever etcd sends (docs/design.md,
+# "Hostile answers"): about 7 MiB idle, plus what the client's limits let an answer cost (a 1 MiB
 # body or a 4 MiB watch message, the JSON values of at most one, and 64 KiB of bytes not
 # yet parsed on each connection).
 MEMORY_BOUND_KB = 64 * 1024
@@ -59,13 +65,22 @@ TTL = 2
 MET = 2
 
 
-def vm_hwm_kb(pid):
-    """The peak resident set of a live process, in kB."""
+def proc_status_kb(pid, field):
+    """A field of a live process's /proc/PID/status in kB: VmHWM, the peak resident set;
+    VmRSS, the resident set now."""
     with open(f"/proc/{pid}/status", encoding="ascii") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    raise AssertionError(f"no VmHWM in /proc/{pid}/status")
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def vm_hwm_kb(pid):
+    return proc_status_kb(pid, "VmHWM")
+
+
+def vm_rss_kb(pid):
+    return proc_status_kb(pid, "VmRSS")
 
 
 def reset_hwm(pid):
@@ -169,6 +184,9 @@ class Hostile(FaultCase):
         self.lock_history = LockHistory(self.etcd, self.group)
         self.addCleanup(self.lock_history.close)
         self.started = time.monotonic()
+        self.intruders = []  # leases of locks taken behind the monitor's back, revoked after each case
+        self.replaced = []  # (case, whether it passed, why) for each monitor a case left unfit for the next
+        self.orphans = []  # simulators that outlived a replaced monitor
         self.node = HostileNode(self, "node-a")
         self.nodes.append(self.node)
         self.node.monitor.wait_producing(TTL + 10)
@@ -179,6 +197,80 @@ class Hostile(FaultCase):
 
     def tearDown(self):
         self.report("duration", f"{time.monotonic() - self.started:.1f} s")
+
+    # --- cases, each on its own ---------------------------------------------------------
+
+    def run_cases(self, cases):
+        """Runs each (name, body) as a subtest of its own, so that a failing case is
+        reported and does not hide the next; each one begins from a clean start
+        (fresh_start) and ends with the fake passing traffic and any intruder's lease
+        revoked, whatever happened in it. A stop by the test runner ends the run."""
+        stopped, self.previous = None, ("the start", True)
+        for name, body in cases:
+            passed = False
+            with self.subTest(name):
+                try:
+                    self.fresh_start()
+                    body()
+                    passed = True
+                except Stopped as e:
+                    stopped = e
+                    raise
+                finally:
+                    self.end_case()
+            if stopped is not None:
+                raise stopped
+            self.previous = (name, passed)
+        if self.replaced:
+            self.report("monitors replaced between cases",
+                        "; ".join(f"after {case}: {why}" for case, _, why in self.replaced))
+        self.assertEqual(self.orphans, [], "nodeos simulators outlived a monitor replaced between "
+                         "cases (killed then)")
+        self.assertEqual([f"after {case}: {why}" for case, passed, why in self.replaced if passed], [],
+                         "expected every case that passed to leave the monitor alive and producing")
+
+    def fresh_start(self):
+        """What every case starts from, whatever the case before it left: the fake passes
+        traffic, nobody but this monitor holds the lock, the monitor is alive, below the
+        memory bound and producing; else it is replaced by a new one (same command line)."""
+        self.node.fake.heal()
+        self.revoke_intruders()
+        monitor = self.node.monitor
+        why = None
+        code = monitor.poll()
+        if code is None and not pid_alive(monitor.pid):  # killed, not reaped yet
+            code = monitor.proc.wait(5)
+        rss = vm_rss_kb(monitor.pid) if code is None and not SANITIZED else 0
+        if code is not None:
+            why = f"it had exited with {code}"
+        elif rss >= MEMORY_BOUND_KB:
+            why = f"its resident set was {rss} kB"
+        else:
+            try:
+                monitor.wait_producing(RECOVERY_BOUND)
+            except AssertionError as e:
+                why = f"it did not produce within {RECOVERY_BOUND} s ({str(e).splitlines()[0]})"
+        if why is None:
+            return
+        self.replaced.append((*self.previous, why))
+        stop_monitors([monitor])
+        self.orphans += reap_orphans([monitor], self.ledger)
+        fresh = monitor.clone().start()
+        self.node.monitor = fresh
+        self.node.history.append(fresh)
+        fresh.wait_producing(TTL + 10)
+
+    def end_case(self):
+        self.node.fake.heal()
+        self.revoke_intruders()
+
+    def revoke_intruders(self):
+        while self.intruders:
+            lease = self.intruders.pop()
+            try:
+                self.etcd.request("/v3/lease/revoke", {"ID": lease})
+            except OSError:
+                pass  # gone already: expired, or revoked by the case itself
 
     # --- one case --------------------------------------------------------------------
 
@@ -228,7 +320,7 @@ class Hostile(FaultCase):
         reset_hwm(monitor.pid)
         t0 = time.monotonic_ns()
         self.node.fake.set(mode, paths)
-        self.requests, self.base = self.node.fake.counts()
+        self.baseline()
         self.t0, self.lies_before = t0, self.node.fake.lies
         if revoke:
             self.revoke_lock()
@@ -263,6 +355,10 @@ class Hostile(FaultCase):
         self.report(f"{what}: fault to heal; heal to first block",
                     f"{ms(healed - t0):.0f} ms; {ms(first['t'] - healed):.0f} ms (producer {new})")
 
+    def baseline(self):
+        """The fake's counts from which faulted() and requested() count."""
+        self.requests, self.base = self.node.fake.counts()
+
     def assert_memory(self, what, monitor):
         """The monitor's peak resident set so far in this case, below the bound (checked
         outside a sanitizer build)."""
@@ -292,33 +388,44 @@ class Hostile(FaultCase):
     # --- the groups ------------------------------------------------------------------
 
     def test_answers(self):
-        """Bad answers, then false ones."""
-        self.garbage()
-        self.lies()
+        """Bad answers, then false ones: one subtest per case."""
+        self.run_cases(self.garbage() + self.lies())
 
     def garbage(self):
         """Truncated JSON, wrong types, missing fields in every answer; answers for another
         lease."""
-        for mode in ("truncated", "wrong_types", "missing_fields"):
-            self.case(mode, until=self.grants())
+        cases = [(mode, lambda mode=mode: self.case(mode, until=self.grants()))
+                 for mode in ("truncated", "wrong_types", "missing_fields")]
         # Lease IDs: a grant of another lease; keepalives for another lease (grants and txns
         # pass: a new lock may be won for real, and is lost when it cannot be renewed).
-        self.case("grant_wrong_id", until=self.grants())
+        cases.append(("grant_wrong_id", lambda: self.case("grant_wrong_id", until=self.grants())))
         # Two new leases granted: each one lost in turn (fenced at its deadline) because
         # no keepalive answer can be taken for its renewal.
-        self.case("keepalive_wrong_id", blind=False,
-                  until=lambda: self.faulted("/v3/lease/keepalive") >= MET and self.requested("/v3/lease/grant") >= 2)
+        cases.append(("keepalive_wrong_id", lambda: self.case(
+            "keepalive_wrong_id", blind=False,
+            until=lambda: self.faulted("/v3/lease/keepalive") >= MET and self.requested("/v3/lease/grant") >= 2)))
+        return cases
 
     def lies(self):
         """A `succeeded` for a txn that did not happen; TTLs longer than asked for; watch
         events for other keys."""
         # The txn is never sent: the key is not written, and the answer says succeeded.
-        self.case("campaign_lie_unwritten", ("/v3/kv/txn",), until=self.txns())
-        # The lock is held by an intruder: the txn fails in etcd, and the answer says succeeded.
+        cases = [("campaign_lie_unwritten",
+                  lambda: self.case("campaign_lie_unwritten", ("/v3/kv/txn",), until=self.txns()))]
+        cases.append(("campaign_lie_held", self.campaign_lie_held))
+        cases.append(("ttl_inflated, then hang", self.ttl_inflated_then_hang))
+        cases.append(("watch_foreign_event", self.watch_foreign_event))
+        return cases
+
+    def campaign_lie_held(self):
+        """The lock is held by an intruder: the txn fails in etcd, and the answer says
+        succeeded."""
         intruder = {}
+        lied = [0]
 
         def take_lock():
             intruder["lease"] = self.etcd.request("/v3/lease/grant", {"TTL": "60"})["ID"]
+            self.intruders.append(intruder["lease"])
             self.etcd.request("/v3/kv/put", {"key": b64(self.group), "lease": intruder["lease"],
                                             "value": b64(json.dumps({"node": "intruder"}))})
             return True
@@ -327,9 +434,7 @@ class Hostile(FaultCase):
             hold(lambda: self.alive("campaign_lie_held") and not self.ledger.events(
                 "producing", node=self.node.name, after=lied[0]), 0.5,
                 "no producer while an intruder holds the lock and the monitor is told it won")
-            self.etcd.request("/v3/lease/revoke", {"ID": intruder["lease"]})
-
-        lied = [0]
+            self.revoke_intruders()
 
         def told_won():
             if not intruder:
@@ -339,14 +444,20 @@ class Hostile(FaultCase):
             # for the key to be deleted instead of campaigning again.
             return self.node.fake.lies - self.lies_before >= 1
         self.case("campaign_lie_held", ("/v3/kv/txn",), until=told_won, during=free_lock)
-        # TTL 3600 in every grant and keepalive answer, then no answer at all: the producer
-        # is still fenced by the TTL it asked for (case() checks that against the hang's start).
+
+    def ttl_inflated_then_hang(self):
+        """TTL 3600 in every grant and keepalive answer, then no answer at all: the producer
+        is still fenced by the TTL it asked for (case() checks that against the hang's
+        start)."""
+        self.baseline()
         self.node.fake.set("ttl_inflated")
         wait_until(lambda: self.faulted("/v3/lease/keepalive") >= MET, 2 * TTL,
                    "two keepalives answered with TTL 3600")
         self.case("hang", revoke=False, until=self.grants(1))
-        # Watch messages preceded by events for keys outside the watched range: the watch
-        # is ended as malformed and the key read again; the lock is won for real.
+
+    def watch_foreign_event(self):
+        """Watch messages preceded by events for keys outside the watched range: the watch
+        is ended as malformed and the key read again; the lock is won for real."""
         mark = self.node.monitor.log_mark()
         self.case("watch_foreign_event", ("/v3/watch",), blind=False,
                   until=lambda: self.faulted("/v3/watch") >= MET and self.restarted())
@@ -355,13 +466,15 @@ class Hostile(FaultCase):
     def test_sizes(self):
         """Bodies of 300 MB, endless chunked bodies and chunk-size lines, answers of the
         densest JSON just under the limits, answers one byte a second; then an endless watch
-        stream. (A 300 MB chunked body meets the same limit as endless_chunked: the http
-        client's tests cover it.)"""
-        for mode in ("huge_body", "endless_chunked", "endless_chunk_header", "dense_json", "slow"):
-            self.case(mode, until=self.grants())
+        stream: one subtest per case. (A 300 MB chunked body meets the same limit as
+        endless_chunked: the http client's tests cover it.)"""
+        cases = [(mode, lambda mode=mode: self.case(mode, until=self.grants()))
+                 for mode in ("huge_body", "endless_chunked", "endless_chunk_header", "dense_json", "slow")]
         # Only the watch hostile: the lock is won for real and the producer goes on.
-        self.case("watch_flood", ("/v3/watch",), blind=False,
-                  until=lambda: self.faulted("/v3/watch") >= 1 and self.restarted())
+        cases.append(("watch_flood", lambda: self.case(
+            "watch_flood", ("/v3/watch",), blind=False,
+            until=lambda: self.faulted("/v3/watch") >= 1 and self.restarted())))
+        self.run_cases(cases)
 
 
 if __name__ == "__main__":
