@@ -1,5 +1,6 @@
 // nodeos-monitor: runs nodeos as the block producer only while this node holds its
 // failover group's lock in etcd, and as a validator otherwise.
+#include <chrono>
 #include <cstdio>
 #include <exception>
 
@@ -11,6 +12,10 @@
 
 int main(int argc, char** argv) {
     using namespace nm;
+    // At every return: the lines still queued for stderr, within a bounded wait (ops/log.hpp).
+    struct flush_at_exit {
+        ~flush_at_exit() { flush_log(std::chrono::seconds(1)); }
+    } flush;
     try {
         auto cl = parse_command_line(argc, argv);
         switch (cl.action) {

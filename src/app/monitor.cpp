@@ -5,7 +5,6 @@
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -15,7 +14,6 @@
 #include <csignal>
 #include <cstring>
 #include <optional>
-#include <thread>
 
 #include "app/endpoints.hpp"
 #include "core/failover.hpp"
@@ -26,6 +24,7 @@
 #include "nodeos/child.hpp"
 #include "nodeos/deadman.hpp"
 #include "nodeos/hooks.hpp"
+#include "nodeos/supervisor.hpp"
 #include "ops/log.hpp"
 #include "ops/operations.hpp"
 #include "version.hpp"
@@ -43,12 +42,6 @@ std::string random_instance() {
     std::string hex;
     for (auto b : bytes) hex += cat(std::hex, static_cast<int>(b >> 4), static_cast<int>(b & 15));
     return hex;
-}
-
-std::string describe_wait_status(int status) {
-    if (WIFEXITED(status)) return cat("exit code ", WEXITSTATUS(status));
-    if (WIFSIGNALED(status)) return cat("killed by signal ", WTERMSIG(status), " (", sigabbrev_np(WTERMSIG(status)), ")");
-    return cat("wait status ", status);
 }
 
 // A system call the fence depends on failed: see monitor::impl::fail_safe().
@@ -75,26 +68,19 @@ char const* machine_of(act::changed<nodeos_phase> const&) { return "nodeos"; }
 char const* machine_of(act::changed<health_phase> const&) { return "health"; }
 char const* machine_of(act::changed<production_phase> const&) { return "production"; }
 
-// What nodeos prints before it exits 2 on a dirty database (programs/nodeos/main.cpp).
-constexpr std::string_view dirty_database_message = "database dirty flag set";
-// nodeos logs a line or two a block: its output is read at most once a second, a few lines
-// at one wake-up rather than one wake-up a line (the larger part of an idle monitor's CPU).
-// Its exit ends the wait at once (output_relay::hurry), so its last lines are still judged.
-constexpr auto nodeos_output_hold = std::chrono::milliseconds(1000);
-
 std::int64_t unix_ms_now() {
     timespec ts{};
     ::clock_gettime(CLOCK_REALTIME, &ts);
     return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
 
-int exit_code_of(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
-
 }  // namespace
 
 struct monitor::impl {
     config cfg;
     asio::io_context io{1};
+    // Before the members that log: lines stderr does not take at once go out from the loop.
+    log_on_loop logs{io};
     std::string instance = random_instance();
     policy timings = cfg.timings();
     failover core{timings, identity{cfg.node_name, instance}};
@@ -106,16 +92,21 @@ struct monitor::impl {
     std::string value = lock_value::encode(cfg.node_name, instance, ::getpid());
     asio::posix::stream_descriptor timer{io};
     asio::posix::stream_descriptor signals{io};
-    pid_t child = 0;
-    // The current child's output: whether it said its database is dirty, and whether it has
-    // ended (its exit is judged after its last line, or half a second after the reap).
-    std::uint64_t child_generation = 0;
-    bool child_said_dirty = false;
-    bool child_output_ended = false;
-    std::weak_ptr<output_relay> child_output;
-    std::optional<fact::nodeos_exited> exit_waiting;
-    asio::steady_timer exit_wait{io};
     std::unique_ptr<hook_runner> hooks;  // with --on-role-change
+    nodeos_supervisor nodeos{io, nodeos_supervisor::handlers{
+                                     [this](std::string_view tag, std::string_view line) {
+                                         ops.stats().count_block_line(line);
+                                         log(level::info, cat(tag, line));
+                                     },
+                                     [](pid_t pid, std::string const& how) {
+                                         log(level::info, cat("nodeos pid ", pid, " ended: ", how));
+                                     },
+                                     [this](fact::nodeos_exited const& exited) { feed(exited); },
+                                     [this](pid_t pid, int status) {
+                                         if (hooks && hooks->on_exit(pid, status)) return;
+                                         log(level::debug, cat("reaped pid ", pid, ", not nodeos's"));
+                                     },
+                                 }};
     std::optional<int> exit_code;
     operations ops;
 
@@ -124,7 +115,11 @@ struct monitor::impl {
           etcd(io, resolve(cfg.etcd_endpoints, "--etcd-endpoints"), tls_files{cfg.etcd_ca, cfg.etcd_cert, cfg.etcd_key},
                etcd_credentials{cfg.etcd_user, cfg.etcd_password}, [](std::string const& line) { log(level::debug, line); },
                [](level lvl, std::string const& line) { log(lvl, line); }),
-          ops(io, operations::settings{cfg.node_name, cfg.failover_group, ops_endpoint(cfg)}, core) {
+          ops(io, operations::settings{cfg.node_name, cfg.failover_group, ops_endpoint(cfg)}, core, [this] {
+              std::optional<operations::process> p;
+              if (auto running = nodeos.current()) p = operations::process{running->pid, running->since};
+              return p;
+          }) {
         if (!cfg.on_role_change.empty()) {
             hooks = std::make_unique<hook_runner>(
                 io, cfg.on_role_change, std::chrono::seconds(cfg.hook_timeout),
@@ -189,11 +184,7 @@ struct monitor::impl {
     // (PR_SET_PDEATHSIG).
     int fail_safe(std::string const& why) {
         log(level::error, cat("cannot go on safely (", why, "): killing nodeos and exiting"), {"fail_safe"});
-        if (child > 0 && ::kill(-child, SIGKILL) == 0) {
-            for (int i = 0; i < 100 && ::waitpid(child, nullptr, WNOHANG) == 0; ++i) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
-            }
-        }
+        nodeos.kill_now();
         return 1;
     }
 
@@ -274,50 +265,11 @@ struct monitor::impl {
 
     void on_signal(int sig) {
         switch (sig) {
-        case SIGCHLD: reap(); break;
+        case SIGCHLD: nodeos.reap(); break;
         case SIGTERM:
         case SIGINT: feed(fact::stop_requested{cat("SIG", sigabbrev_np(sig))}); break;
         default: log(level::info, cat("SIG", sigabbrev_np(sig), " ignored")); break;
         }
-    }
-
-    void reap() {
-        int status = 0;
-        pid_t pid;
-        while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
-            if (pid != child) {
-                if (hooks && hooks->on_exit(pid, status)) continue;
-                log(level::debug, cat("reaped pid ", pid, ": ", describe_wait_status(status)));
-                continue;
-            }
-            child = 0;
-            if (auto relay = child_output.lock()) relay->hurry();
-            ops.nodeos_reaped();
-            auto how = describe_wait_status(status);
-            log(level::info, cat("nodeos pid ", pid, " ended: ", how));
-            // Its last lines may still be in the pipe (nodeos says why it refuses a dirty
-            // database just before it exits 2): judge the exit once they are read.
-            exit_waiting = fact::nodeos_exited{how, exit_code_of(status), false};
-            if (child_output_ended) {
-                report_exit();
-            } else {
-                exit_wait.expires_after(std::chrono::milliseconds(500));
-                exit_wait.async_wait([this](boost::system::error_code ec) {
-                    if (!ec) report_exit();
-                });
-            }
-            if (exit_code) return;
-        }
-        if (pid < 0 && errno != ECHILD) fence_call_failed("waitpid");
-    }
-
-    void report_exit() {
-        if (!exit_waiting) return;
-        auto exited = std::move(*exit_waiting);
-        exit_waiting.reset();
-        exit_wait.cancel();
-        exited.said_dirty = child_said_dirty;
-        feed(exited);
     }
 
     // ---- actions out -----------------------------------------------------------------
@@ -390,32 +342,32 @@ struct monitor::impl {
     void perform(act::publish const& p, action const& a) {
         log(a.lvl, cat("publish: ", a.text), {name_of(a.why)});
         ++ops.stats().etcd_requests["publish"];
-        etcd.put(group_keys::member_key(key, cfg.node_name), group_keys::encode(member_record()), p.lease, p.timeout,
-                 [this, req = p.request](etcd_result<std::monostate> res) {
+        etcd.put(group_keys::member_key(key, cfg.node_name), group_keys::encode(member_record(p.member)), p.lease,
+                 p.timeout, [this, req = p.request](etcd_result<std::monostate> res) {
                      if (auto e = error_of(res)) return failed("publish", req, *e);
                      feed(fact::published{req});
                  });
     }
 
-    // This node as the core and the operations see it now.
-    group_keys::member_record member_record() const {
-        auto const& state = core.state();
-        auto snap = ops.snapshot();
+    // The record the core decided to write, with who this node is and when.
+    group_keys::member_record member_record(member_view const& m) const {
+        timespec wall{};
+        ::clock_gettime(CLOCK_REALTIME, &wall);
+        double const now = static_cast<double>(wall.tv_sec) + wall.tv_nsec / 1e9;
+        auto const ago = std::chrono::duration<double>(boot_clock::now() - m.since).count();
         group_keys::member_record r;
         r.node = cfg.node_name;
         r.instance = instance;
         r.version = NM_VERSION;
-        r.state = name_of(core.current_role());
-        r.candidacy = name_of(core.why_not());
+        r.state = name_of(m.state);
+        r.candidacy = name_of(m.candidate);
         r.standby_mode = name_of(timings.standby);
-        r.health = snap.health;
-        r.head_block_num = snap.head_block_num;
-        if (snap.head_lag) r.head_lag_ms = static_cast<std::int64_t>(*snap.head_lag * 1000);
-        r.database_dirty = state.nodeos.dirty;
-        if (snap.last_transition) r.since = iso_time(snap.last_transition->at_unix);
-        timespec now{};
-        ::clock_gettime(CLOCK_REALTIME, &now);
-        r.updated = iso_time(static_cast<double>(now.tv_sec));
+        if (m.health) r.health = name_of(*m.health);
+        r.head_block_num = m.head_block_num;
+        if (m.head_lag) r.head_lag_ms = std::chrono::duration_cast<milliseconds>(*m.head_lag).count();
+        r.database_dirty = m.database_dirty;
+        if (m.since != time_point{}) r.since = iso_time(now - ago);  // empty before the first change of role
+        r.updated = iso_time(static_cast<double>(wall.tv_sec));
         return r;
     }
 
@@ -464,33 +416,9 @@ struct monitor::impl {
         argv.insert(argv.end(), {"--config-dir", dir});
         if (s.paused) argv.emplace_back("--pause-on-startup");
         if (s.replay) argv.insert(argv.end(), cfg.dirty_db_args.begin(), cfg.dirty_db_args.end());
-        // The relay keeps itself alive until the child's side of the pipe closes, so the
-        // last lines of an exited nodeos are still logged after a new one has started.
-        auto tag = cat("[nodeos ", s.paused ? "paused" : name_of(s.as), "] ");
-        auto const generation = ++child_generation;
-        child_said_dirty = false;
-        child_output_ended = false;
-        auto relay = std::make_shared<output_relay>(
-            io,
-            [this, tag, generation](std::string_view line) {
-                ops.stats().count_block_line(line);
-                if (generation == child_generation && line.find(dirty_database_message) != std::string_view::npos) {
-                    child_said_dirty = true;
-                }
-                log(level::info, cat(tag, line));
-            },
-            [this, generation] {
-                if (generation != child_generation) return;
-                child_output_ended = true;
-                if (exit_waiting) report_exit();
-            },
-            nodeos_output_hold);
-        child_output = relay;
         try {
-            child = spawn_process(argv, relay->write_end());
-            relay->start();
-            ops.nodeos_running(child);
-            log(a.lvl, cat("started ", name_of(s.as), " nodeos pid ", child, " with --config-dir ", dir, ": ", a.text),
+            auto const pid = nodeos.start(argv, cat("[nodeos ", s.paused ? "paused" : name_of(s.as), "] "));
+            log(a.lvl, cat("started ", name_of(s.as), " nodeos pid ", pid, " with --config-dir ", dir, ": ", a.text),
                 {name_of(a.why)});
         } catch (std::system_error const& e) {
             log(level::error, cat("could not start nodeos: ", e.what()));
@@ -525,9 +453,10 @@ struct monitor::impl {
     }
 
     void perform(act::signal_nodeos const& s, action const& a) {
-        if (child <= 0) return;
-        log(a.lvl, cat("SIG", sigabbrev_np(s.signal), " to nodeos pid ", child, ": ", a.text), {name_of(a.why)});
-        if (::kill(-child, s.signal) != 0 && errno != ESRCH) fence_call_failed("kill");
+        auto const running = nodeos.current();
+        if (!running) return;
+        log(a.lvl, cat("SIG", sigabbrev_np(s.signal), " to nodeos pid ", running->pid, ": ", a.text), {name_of(a.why)});
+        nodeos.signal(s.signal);
     }
 
     void perform(act::exit const& e, action const& a) {
@@ -538,6 +467,7 @@ struct monitor::impl {
         etcd.close();
         if (api) api->close();
         if (hooks) hooks->close();
+        nodeos.close();
         io.stop();
     }
 };

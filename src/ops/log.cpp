@@ -1,14 +1,24 @@
 #include "ops/log.hpp"
 
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <nlohmann/json.hpp>
 
 namespace nm {
+namespace asio = boost::asio;
 namespace {
 
 bool debug_on = false;
@@ -91,17 +101,192 @@ std::string format_log_line(level lvl, std::string_view message, log_context con
     return line;
 }
 
+namespace {
+
+std::string now_line(level lvl, std::string_view message) {
+    timespec ts{};
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    return format_log_line(lvl, message, {}, ts, format, journal);
+}
+
+std::string dropped_notice(std::uint64_t dropped) {
+    return now_line(level::warning, cat("dropped ", dropped, " log lines while stderr was not taking them"));
+}
+
+// Made at the first line, in the format set by then (the notice reads it when it is due).
+log_writer& stderr_writer() {
+    static log_writer writer(STDERR_FILENO, log_writer::default_bound, dropped_notice);
+    return writer;
+}
+
+}  // namespace
+
 void log(level lvl, std::string_view message, log_context context) {
     if (lvl == level::debug && !debug_on) return;
     timespec ts{};
     ::clock_gettime(CLOCK_REALTIME, &ts);
-    auto line = format_log_line(lvl, message, context, ts, format, journal);
-    // One write per line so that lines from concurrent writers never interleave.
-    auto rest = std::string_view(line);
-    while (!rest.empty()) {
-        auto w = ::write(STDERR_FILENO, rest.data(), rest.size());
-        if (w <= 0) break;  // nowhere to log; never block the loop retrying
-        rest.remove_prefix(static_cast<size_t>(w));
+    stderr_writer().write(format_log_line(lvl, message, context, ts, format, journal));
+}
+
+log_on_loop::log_on_loop(asio::io_context& io) { stderr_writer().attach(io); }
+log_on_loop::~log_on_loop() { stderr_writer().detach(); }
+
+void flush_log(std::chrono::milliseconds within) { stderr_writer().flush(within); }
+
+std::uint64_t log_lines_dropped() { return stderr_writer().dropped(); }
+
+// ---- the writer ------------------------------------------------------------------------
+
+namespace {
+
+// A new open file description of the pipe, FIFO or terminal behind fd, or -1: the same
+// object (checked), but its O_NONBLOCK is nobody else's.
+int reopen_nonblocking(int fd, struct stat const& st) {
+    auto const path = cat("/proc/self/fd/", fd);
+    int const own = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (own < 0) return -1;
+    struct stat again {};
+    if (::fstat(own, &again) != 0 || again.st_dev != st.st_dev || again.st_ino != st.st_ino ||
+        again.st_rdev != st.st_rdev) {
+        ::close(own);
+        return -1;
+    }
+    return own;
+}
+
+std::string plain_notice(std::uint64_t dropped) { return cat("dropped ", dropped, " log lines\n"); }
+
+}  // namespace
+
+// The loop's view of the descriptor: a private epoll set holding it, which the loop waits on
+// (Asio may set O_NONBLOCK on the set; it is this writer's own).
+struct log_writer::waiter {
+    waiter(asio::io_context& io, int epoll_fd) : set(io, epoll_fd) {}
+    asio::posix::stream_descriptor set;
+    bool added = false;     // the descriptor is in the set
+    bool pollable = true;   // epoll takes it (a regular file or /dev/null it refuses: never waits anyway)
+    bool waiting = false;   // armed, and the loop waits on it
+};
+
+log_writer::log_writer(int fd, std::size_t bound, log_buffer::notice_text notice, std::optional<method> forced)
+    : fd_(fd), buffer_(bound, notice ? std::move(notice) : plain_notice) {
+    struct stat st {};
+    bool const known = ::fstat(fd, &st) == 0;
+    if (forced) {
+        how_ = *forced;
+    } else if (!known) {
+        how_ = method::direct;  // closed: its writes fail, and the lines count as dropped
+    } else if (S_ISSOCK(st.st_mode)) {
+        how_ = method::socket;
+    } else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
+        how_ = method::reopened;
+    }
+    if (how_ == method::reopened) {
+        own_fd_ = known ? reopen_nonblocking(fd, st) : -1;
+        if (own_fd_ < 0) how_ = method::polled;
+    }
+}
+
+log_writer::~log_writer() {
+    detach();
+    if (own_fd_ >= 0) ::close(own_fd_);
+}
+
+void log_writer::write(std::string_view line) {
+    buffer_.push(line);
+    if (waiter_ && waiter_->waiting) return;  // stderr is known not to take more: the loop will write
+    if (pump()) wait_writable();
+}
+
+void log_writer::attach(asio::io_context& io) {
+    if (waiter_) return;
+    int const set = ::epoll_create1(EPOLL_CLOEXEC);
+    if (set < 0) return;  // no waiting: queued lines go out with the next line, or at the flush
+    try {
+        waiter_ = std::make_shared<waiter>(io, set);
+    } catch (std::exception const&) {
+        ::close(set);
+        return;
+    }
+    if (pump()) wait_writable();
+}
+
+void log_writer::detach() { waiter_.reset(); }  // closing the set cancels the wait
+
+bool log_writer::pump() {
+    while (!buffer_.empty()) {
+        auto bytes = buffer_.front(PIPE_BUF);
+        // A line longer than PIPE_BUF goes whole to a non-blocking descriptor (a partial
+        // write is fine there); the polled, blocking one gets no more than poll() vouched for.
+        if (how_ == method::polled) bytes = bytes.substr(0, PIPE_BUF);
+        auto const n = write_some(bytes);
+        if (n == 0) return true;
+        if (n < 0) {
+            refused_ += buffer_.discard(bytes.size());  // EPIPE, EBADF, EIO, ENOSPC: given up, as before
+        } else {
+            buffer_.consume(static_cast<std::size_t>(n));
+        }
+    }
+    return false;
+}
+
+long log_writer::write_some(std::string_view bytes) {
+    for (;;) {
+        ssize_t n = 0;
+        if (how_ == method::socket) {
+            n = ::send(fd_, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        } else {
+            if (how_ == method::polled) {
+                pollfd p{fd_, POLLOUT, 0};
+                int const ready = ::poll(&p, 1, 0);
+                if (ready < 0 && errno == EINTR) continue;
+                if (ready < 0) return -1;
+                if (ready == 0) return 0;  // not writable; an error or hang-up shows in the write
+            }
+            n = ::write(write_fd(), bytes.data(), bytes.size());
+        }
+        if (n > 0) return static_cast<long>(n);
+        if (n == 0) return 0;
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+        return -1;
+    }
+}
+
+void log_writer::wait_writable() {
+    if (!waiter_ || !waiter_->pollable || waiter_->waiting) return;
+    epoll_event ev{};
+    ev.events = EPOLLOUT | EPOLLONESHOT;  // one report per arming: no wake-ups while nothing is queued
+    int const op = waiter_->added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (::epoll_ctl(waiter_->set.native_handle(), op, write_fd(), &ev) != 0) {
+        // EPERM: a descriptor epoll cannot watch (a file), which never makes a write wait.
+        // Otherwise queued lines go out with the next line, or at the flush.
+        if (errno == EPERM) waiter_->pollable = false;
+        return;
+    }
+    waiter_->added = true;
+    waiter_->waiting = true;
+    // The set's own weak reference: a report already queued when the writer detaches finds
+    // it gone, rather than a waiter that no longer exists.
+    auto on_report = [this, weak = std::weak_ptr<waiter>(waiter_)](boost::system::error_code ec) {
+        auto w = weak.lock();
+        if (ec || !w) return;  // detached
+        w->waiting = false;
+        // Takes the report off the set, so that arming it again reports the next one.
+        epoll_event got{};
+        ::epoll_wait(w->set.native_handle(), &got, 1, 0);
+        if (pump()) wait_writable();
+    };
+    waiter_->set.async_wait(asio::posix::descriptor_base::wait_read, std::move(on_report));
+}
+
+void log_writer::flush(std::chrono::milliseconds within) {
+    auto const until = std::chrono::steady_clock::now() + within;
+    while (pump()) {
+        auto const left = std::chrono::ceil<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return;
+        pollfd p{write_fd(), POLLOUT, 0};
+        if (::poll(&p, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) return;
     }
 }
 

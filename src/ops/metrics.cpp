@@ -155,6 +155,13 @@ void write_etcd(writer& w, counters const& c) {
     by_label(w, "result", c.hook_runs);
 }
 
+void write_log(writer& w, counters const& c) {
+    w.family("log_lines_dropped_total", "counter",
+             "Log lines never written to stderr: dropped whole while the log buffer was full (stderr not taking "
+             "them: a stalled journald or reader), or refused by stderr (a write error).");
+    w.sample(static_cast<double>(c.log_lines_dropped));
+}
+
 void write_process(writer& w, process_stats const& p, std::string const& version) {
     w.family("build_info", "gauge", "Always 1; the version in its label.");
     w.sample(1, label("version", version));
@@ -248,6 +255,7 @@ std::string render_metrics(counters const& c, gauges const& g, process_stats con
     write_state(w, c, g);
     write_nodeos(w, c);
     write_etcd(w, c);
+    write_log(w, c);
     write_process(w, p, version);
     return w.text();
 }

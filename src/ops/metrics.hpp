@@ -56,6 +56,7 @@ struct counters {
     histogram keepalive_rtt{{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}};
     std::uint64_t blocks_produced = 0;
     std::uint64_t blocks_received = 0;
+    std::uint64_t log_lines_dropped = 0;  // kept by the log (ops/log.hpp), copied in at each scrape
 
     // Counts a nodeos output line that reports a block.
     void count_block_line(std::string_view line);

@@ -9,6 +9,7 @@ Run one with: python3 tests/e2e/test_operate.py OperateTest.test_endpoints
 import json
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -20,10 +21,37 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from harness import Monitor, MonitorTestCase, hold, metric_samples, wait_until  # noqa: E402
+from harness import (  # noqa: E402
+    SIM, Monitor, MonitorTestCase, hold, metric_samples, ms, pid_alive, stop_monitors, wait_until)
 
 MAX_CONNECTIONS = 16     # http_server::limits::max_connections
 REQUEST_DEADLINE = 5.0   # http_server::limits::deadline, seconds
+NS = 1_000_000_000
+LOG_BUFFER_BYTES = 1 << 20  # log_writer::default_bound
+
+# A nodeos that logs heavily (a real one does while it replays or syncs): the simulator, with
+# a thread writing 3 KB lines to its output, four at a time (a read of a quiet writer is held
+# for a second; this one is never quiet), more than the 200 lines a second that the monitor
+# relays into its own log: about 600 KB/s of the monitor's lines. The thread is the
+# simulator's own, so that the monitor's child is the simulator itself and nothing outlives it.
+FLOODING_NODEOS = """#!{python}
+import os, runpy, sys, threading, time
+
+def flood():
+    lines = (b"info  heavy output " + b"0123456789" * 300 + b"\\n") * 4
+    while True:
+        try:
+            os.write(1, lines)
+        except BlockingIOError:
+            pass  # the relay's pipe is non-blocking, and full for a moment
+        except OSError:
+            return
+        time.sleep(0.005)
+
+threading.Thread(target=flood, daemon=True).start()
+sys.argv[0] = {sim!r}
+runpy.run_path({sim!r}, run_name="__main__")
+"""
 
 
 def http_get(monitor, path, method="GET", timeout=2.0):
@@ -63,6 +91,45 @@ def wait_endpoint(monitor, timeout=5.0):
         except OSError:
             return None
     return wait_until(up, timeout, f"the HTTP endpoint of {monitor.name} at {monitor.metrics_addr}")
+
+
+def start_with_unread_stderr(monitor):
+    """Starts `monitor` with its stdout and stderr a pipe, and returns the pipe's (read end,
+    write end): the caller keeps the read end open and does not read it, so that the pipe
+    fills and a blocking write to it would wait for good, as to a stalled journald or a
+    paused terminal. The write end is the open file description the monitor's stderr shares
+    with its parent (as a shell's terminal), which it must leave blocking."""
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    monitor._log_offset = 0  # its log file stays empty until the pipe is read into it
+    monitor.started_ns = time.monotonic_ns()
+    try:
+        monitor.proc = subprocess.Popen(monitor.argv, stdin=subprocess.DEVNULL, stdout=write_end,
+                                        stderr=write_end, start_new_session=True,
+                                        env={**os.environ, **monitor.env} if monitor.env else None)
+    except BaseException:
+        os.close(read_end)
+        os.close(write_end)
+        raise
+    return read_end, write_end
+
+
+def read_until(fd, regex, timeout, what):
+    """Reads the pipe `fd` until its text matches `regex` (multi-line); returns (match, text)."""
+    text = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = re.search(regex, text.decode(errors="replace"), re.MULTILINE)
+        if found:
+            return found, text.decode(errors="replace")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"timed out after {timeout:.1f} s reading {what} for /{regex}/; "
+                                 f"read {len(text)} bytes")
+        if select.select([fd], [], [], min(left, 0.2))[0]:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                raise AssertionError(f"{what} ended before /{regex}/; read {len(text)} bytes")
+            text += chunk
 
 
 class NotifySocket:
@@ -386,6 +453,128 @@ class OperateTest(MonitorTestCase):
         self.assertEqual(m.wait_exit(m.stop_timeout + 3), 0)
         peer_sock.wait_for(r"^STATUS=active since", self.ttl + 3)
         self.assert_no_overlap()
+
+    def test_unread_stderr_keeps_renewing_and_fences_on_time(self):
+        """stderr a pipe that nobody reads (a stalled journald, a terminal paused with
+        Ctrl-S), with --debug and a nodeos that logs heavily: the producer keeps renewing its
+        lease for several TTLs and its loop answers /metrics at once, while log lines are
+        dropped and counted; with etcd frozen it fences before the lease deadline (its loop
+        does, not the dead-man timer: the monitor lives on); once the pipe is read again, one
+        line says how many lines were dropped."""
+        nodeos = os.path.join(self.workdir, "flooding-nodeos")
+        with open(nodeos, "w", encoding="utf-8") as f:
+            f.write(FLOODING_NODEOS.format(python=sys.executable, sim=SIM))
+        os.chmod(nodeos, 0o755)
+        pipes = {}
+
+        def stop_then_close():
+            # The monitors first: a pipe closed under a running monitor would only end its
+            # stall. What the pipes hold goes to the log files, for the evidence of a failure.
+            stop_monitors(list(pipes))
+            for m, (fd, shared) in pipes.items():
+                os.close(shared)
+                with open(m.log_path, "ab") as log:
+                    os.set_blocking(fd, False)
+                    try:
+                        while chunk := os.read(fd, 1 << 20):
+                            log.write(chunk)
+                    except BlockingIOError:
+                        pass
+                os.close(fd)
+        self.addCleanup(stop_then_close)
+
+        def spawn(name):
+            m = self.spawn_monitor(name, start=False, overrides={"--nodeos": nodeos},
+                                   sim_args=["--sim-stop-delay-ms=300"])
+            pipes[m] = start_with_unread_stderr(m)
+            return m
+        active = spawn("node-a")
+        pid = active.wait_nodeos_mode("producer", self.ttl + 10)
+        standby = spawn("node-b")
+        standby.wait_nodeos_mode("validator", self.ttl + 5)
+        wait_endpoint(active)
+        wait_endpoint(standby)
+
+        def metrics(m):
+            return metric_samples(http_get(m, "/metrics")[2])
+        dropped = "nodeos_monitor_log_lines_dropped_total"
+        wait_until(lambda: metrics(active)[dropped] > 0 and metrics(standby)[dropped] > 0, 30,
+                   "both monitors to drop log lines: their pipes and buffers full")
+        with open(f"/proc/{active.pid}/status") as f:
+            self.assertIn("Threads:\t1\n", f.read(), "the writer adds no thread")
+        for m, (_, shared) in pipes.items():
+            self.assertTrue(os.get_blocking(shared), f"{m.name} set O_NONBLOCK on the stderr it shares")
+
+        # Several TTLs of a full stderr: the lease is renewed every TTL/3, the producer never
+        # fenced, every scrape answered at once.
+        before = metrics(active)
+        started = time.monotonic()
+        slowest, least_left = 0.0, float(self.ttl)
+        while time.monotonic() - started < 3 * self.ttl:
+            asked = time.monotonic()
+            status = json.loads(http_get(active, "/status")[2])
+            metrics(active)
+            slowest = max(slowest, time.monotonic() - asked)
+            self.assertEqual(status["state"], "active")
+            least_left = min(least_left, status["lease_deadline_remaining_seconds"])
+            self.assertGreater(status["lease_deadline_remaining_seconds"], 0, "the lease ran out")
+            self.assertEqual(self.ledger.current_producers(self.producing_window_ms), [active.name])
+            active.assert_running()
+            standby.assert_running()
+            time.sleep(0.25)
+        after = metrics(active)
+        renewals = (after['nodeos_monitor_etcd_requests_total{kind="keepalive"}']
+                    - before['nodeos_monitor_etcd_requests_total{kind="keepalive"}'])
+        self.assertGreaterEqual(renewals, 3 * 3 - 2, "a renewal every TTL/3")
+        self.assertEqual(after['nodeos_monitor_fences_total{cause="deadline"}'], 0)
+        self.assertEqual(active.nodeos_pids(), [pid], "the producer was not restarted")
+        self.assertGreater(after[dropped], before[dropped], "lines keep being dropped, and counted")
+        self.assertLess(slowest, 1.0, "the loop answers a scrape and /status at once")
+        self.report("renewals during 3 TTLs of an unread stderr",
+                    f"{renewals:.0f} (least lease time left {least_left:.2f} s of {self.ttl} s; "
+                    f"slowest /status + /metrics {slowest * 1000:.0f} ms)")
+        self.report("log lines dropped by then", f"{after[dropped]:.0f} (producer), "
+                    f"{metrics(standby)[dropped]:.0f} (standby)")
+
+        # etcd frozen: the producer's last block before the lease deadline, which cannot be
+        # later than the freeze + TTL (no keepalive sent after it is answered).
+        frozen = time.monotonic_ns()
+        self.etcd.pause()
+        deadline = frozen + self.ttl * NS
+        wait_until(lambda: not pid_alive(pid) or self.ledger.events("stop", pid=pid), self.ttl + 1,
+                   f"the active nodeos {pid} to stop while etcd is frozen")
+        last = self.ledger.last_block_time(active.name, pid)
+        self.assertLess(last, deadline, "the active nodeos produced past the lease deadline")
+        active.assert_running()  # fenced by its loop: the dead-man timer did not have to kill it
+        hold(lambda: not self.ledger.events("block", after=last),
+             max(0.0, (deadline - time.monotonic_ns()) / NS) + 0.5, "nobody producing while etcd is frozen")
+        fenced = metrics(active)
+        self.assertGreaterEqual(fenced['nodeos_monitor_fences_total{cause="deadline"}'], 1)
+        self.report("fence margin (lease deadline bound minus last block)",
+                    f"{ms(deadline - last):.0f} ms (TTL {self.ttl} s)")
+        self.etcd.resume()
+        self.wait_producer(self.ttl + 5)
+        self.assert_no_overlap()
+
+        # The pipe read again: the backlog comes out, then the line that tells the gap, in
+        # the monitor's own format.
+        for m in (active, standby):
+            found, text = read_until(pipes[m][0], r"^\d{4}-\d\d-\d\dT[\d:.]+Z warn  dropped (\d+) log lines "
+                                     r"while stderr was not taking them$", 10, f"{m.name}'s stderr")
+            told = int(found.group(1))
+            self.assertGreater(told, 0)
+            self.assertLessEqual(told, metrics(m)[dropped], "the metric counts every line the notice tells")
+            # Whole lines only: each one that has ended is one of the monitor's.
+            complete = text[:text.rfind("\n")].splitlines()
+            self.assertGreater(len(complete), 10)
+            for line in complete:
+                self.assertRegex(line, r"^\d{4}-\d\d-\d\dT[\d:.]+Z (error|warn |info |debug) ")
+            backlog = len(text[:found.start()].encode())
+            self.report(f"{m.name}: the first notice once read again",
+                        f"dropped {told} log lines (after {backlog / 1024:.0f} KiB of backlog)")
+            self.assertLessEqual(backlog, 64 * 1024 + LOG_BUFFER_BYTES,
+                                 "the backlog is bounded: what the pipe held, then the buffer")
+            self.assertTrue(os.get_blocking(pipes[m][1]), f"{m.name} set O_NONBLOCK on the stderr it shares")
 
 
 if __name__ == "__main__":
