@@ -8,8 +8,20 @@ the profiles and reports per source file of src/ (llvm-cov), with an HTML report
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
+
+
+def llvm_tool(name):
+    """The release's own llvm tool (llvm-cov, llvm-profdata): unversioned, or the newest
+    versioned one on the PATH (Debian 12 has llvm-cov-14, Debian 13 llvm-cov-19)."""
+    if shutil.which(name):
+        return name
+    found = sorted(glob.glob(f"/usr/bin/{name}-[0-9]*"), key=lambda p: int(p.rsplit("-", 1)[1]))
+    if not found:
+        sys.exit(f"no {name} on this machine (package llvm)")
+    return found[-1]
 
 
 def main():
@@ -43,15 +55,15 @@ def main():
         exes.append(exe)
 
     profile = os.path.join(out, "fuzz.profdata")
-    subprocess.check_call(["llvm-profdata-14", "merge", "-sparse", "-o", profile,
+    subprocess.check_call([llvm_tool("llvm-profdata"), "merge", "-sparse", "-o", profile,
                            *glob.glob(os.path.join(out, "*.profraw"))])
     objects = [exes[0]] + [a for e in exes[1:] for a in ("-object", e)]
     # Only the project's sources: not the fuzz targets themselves, the libraries or the headers
     # of the system.
     select = ["-instr-profile", profile, "-ignore-filename-regex", r"^/usr/|/subprojects/|/fuzz/"]
-    subprocess.check_call(["llvm-cov-14", "report", *objects, *select])
+    subprocess.check_call([llvm_tool("llvm-cov"), "report", *objects, *select])
     html = os.path.join(out, "html")
-    subprocess.check_call(["llvm-cov-14", "show", *objects, *select, "-format=html", f"-output-dir={html}"])
+    subprocess.check_call([llvm_tool("llvm-cov"), "show", *objects, *select, "-format=html", f"-output-dir={html}"])
     print(f"HTML report: {os.path.join(html, 'index.html')}")
 
 

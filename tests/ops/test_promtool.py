@@ -39,10 +39,33 @@ def run(argv, timeout=120, **kwargs):
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
+def download(package):
+    """Debian's `package` fetched into TOOLS (kept there), or None when the release has none."""
+    debs = glob.glob(os.path.join(TOOLS, f"{package}_*.deb"))
+    if debs:
+        return debs[0]
+    with tempfile.TemporaryDirectory(dir=TOOLS) as tmp:
+        got = run(["apt-get", "download", package], timeout=600, cwd=tmp)
+        if got.returncode != 0:
+            # No package lists yet (a fresh machine): fetch them, as scripts/build does.
+            sudo = [] if os.geteuid() == 0 else ["sudo"]
+            update = run(sudo + ["apt-get", "update", "-q"], timeout=600)
+            if update.returncode != 0:
+                raise AssertionError(f"apt-get update failed:\n{update.stdout}{update.stderr}")
+            got = run(["apt-get", "download", package], timeout=600, cwd=tmp)
+        fetched = glob.glob(os.path.join(tmp, f"{package}_*.deb"))
+        if got.returncode != 0 or not fetched:
+            return None
+        kept = os.path.join(TOOLS, os.path.basename(fetched[0]))
+        os.replace(fetched[0], kept)
+        return kept
+
+
 def find_tool(name):
     """A `name` (promtool or prometheus) to run: NM_PROMTOOL or NM_PROMETHEUS, the PATH's, or
-    one unpacked from Debian's prometheus package into TOOLS (the package is kept there, so
-    that both tools cost one download)."""
+    one unpacked from Debian's packages into TOOLS (kept there, so that each costs one
+    download). Debian 12 ships promtool inside `prometheus`; Debian 13 in a package of its
+    own, `promtool`."""
     given = os.environ.get("NM_" + name.upper()) or shutil.which(name)
     if given:
         return given
@@ -50,29 +73,19 @@ def find_tool(name):
     if os.access(cached, os.X_OK):
         return cached
     os.makedirs(TOOLS, exist_ok=True)
-    debs = glob.glob(os.path.join(TOOLS, "prometheus_*.deb"))
+    debs = [d for d in ([download(name)] if name == "promtool" else []) + [download("prometheus")] if d]
     if not debs:
+        raise AssertionError(f"apt-get download of {name} failed: neither package {name} nor prometheus")
+    errors = []
+    for deb in debs:
         with tempfile.TemporaryDirectory(dir=TOOLS) as tmp:
-            got = run(["apt-get", "download", "prometheus"], timeout=600, cwd=tmp)
-            if got.returncode != 0:
-                # No package lists yet (a fresh machine): fetch them, as scripts/build does.
-                sudo = [] if os.geteuid() == 0 else ["sudo"]
-                update = run(sudo + ["apt-get", "update", "-q"], timeout=600)
-                if update.returncode != 0:
-                    raise AssertionError(f"apt-get update failed:\n{update.stdout}{update.stderr}")
-                got = run(["apt-get", "download", "prometheus"], timeout=600, cwd=tmp)
-            fetched = glob.glob(os.path.join(tmp, "prometheus_*.deb"))
-            if got.returncode != 0 or not fetched:
-                raise AssertionError(f"apt-get download prometheus failed:\n{got.stdout}{got.stderr}")
-            debs = [os.path.join(TOOLS, os.path.basename(fetched[0]))]
-            os.replace(fetched[0], debs[0])
-    with tempfile.TemporaryDirectory(dir=TOOLS) as tmp:
-        unpacked = subprocess.run(f"dpkg-deb --fsys-tarfile '{debs[0]}' | tar -x -C '{tmp}' ./usr/bin/{name}",
-                                  shell=True, capture_output=True, text=True, timeout=300)
-        if unpacked.returncode != 0:
-            raise AssertionError(f"unpacking {name} from {debs[0]} failed: {unpacked.stderr}")
-        os.replace(os.path.join(tmp, "usr", "bin", name), cached)
-    return cached
+            unpacked = subprocess.run(f"dpkg-deb --fsys-tarfile '{deb}' | tar -x -C '{tmp}' ./usr/bin/{name}",
+                                      shell=True, capture_output=True, text=True, timeout=300)
+            if unpacked.returncode == 0:
+                os.replace(os.path.join(tmp, "usr", "bin", name), cached)
+                return cached
+            errors.append(f"{deb}: {unpacked.stderr.strip()}")
+    raise AssertionError(f"unpacking {name} failed: " + "; ".join(errors))
 
 
 def find_promtool():
