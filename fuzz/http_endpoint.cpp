@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "check.hpp"
@@ -99,7 +100,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     server->port = free_port();
     server->ops = std::make_unique<operations>(
         server->io, operations::settings{"bp1", "eos", std::pair<std::string, std::uint16_t>{"127.0.0.1", server->port}},
-        server->core);
+        server->core, [] { return std::optional<operations::process>{}; });  // no nodeos runs
     return 0;
 }
 

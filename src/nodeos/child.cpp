@@ -121,17 +121,12 @@ output_relay::output_relay(boost::asio::io_context& io, line_handler on_line, en
       on_end_(std::move(on_end)),
       tokens_(relay_burst),
       refilled_(std::chrono::steady_clock::now()) {
-    // Only the read end is non-blocking: the write end is the child's stdout and stderr, and
-    // a nodeos whose writes failed with EAGAIN during a hold would lose its lines (O_NONBLOCK
-    // belongs to the open file description, which pipe2 would give both ends).
+    // Both ends non-blocking (O_NONBLOCK belongs to the pipe's one open file description):
+    // nodeos's writes never wait on the monitor. Were its stdout blocking, a burst of output
+    // during a hold (a syncing nodeos logs every block it receives) could fill the pipe and
+    // stall nodeos itself, a producer among them; a line lost to EAGAIN costs less.
     int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::system_category(), "pipe2");
-    if (::fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0) {
-        auto const e = errno;
-        ::close(fds[0]);
-        ::close(fds[1]);
-        throw std::system_error(e, std::system_category(), "fcntl O_NONBLOCK");
-    }
+    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) throw std::system_error(errno, std::system_category(), "pipe2");
     if (hold_.count() > 0) {
         (void)::fcntl(fds[0], F_SETPIPE_SZ, pipe_bytes);  // best effort: else the default 64 KiB
     }
